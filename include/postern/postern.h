@@ -1,0 +1,18 @@
+/* Everything a module needs: #include <postern/postern.h>. */
+#ifndef POSTERN_POSTERN_H
+#define POSTERN_POSTERN_H
+
+#include <postern/common.h>
+#include <postern/module.h>
+#include <postern/log.h>
+#include <postern/config.h>
+#include <postern/loop.h>
+#include <postern/conn.h>
+#include <postern/tls.h>
+#include <postern/bus.h>
+#include <postern/events.h>
+#include <postern/control.h>
+#include <postern/str.h>
+#include <postern/json.h>
+
+#endif

@@ -1,0 +1,3 @@
+/* placeholder until the str_json tests land */
+#include "suites.h"
+Suite *str_json_suite(void) { return suite_create("str_json"); }
