@@ -205,7 +205,13 @@ void control_close(struct postern_core *core);
 void control_release_module(struct postern_core *core, const struct postern_mod *mod);
 
 /* ---- daemon.c ----------------------------------------------------------- */
-/* Ask the main loop to reload the configuration (SIGHUP, `posternctl reload`). */
+/* Ask the main loop to reload the configuration at the end of this
+ * iteration (SIGHUP). */
 void daemon_request_reload(struct postern_core *core);
+/* Reload now (`posternctl reload`): re-read the config file with the
+ * original -o overrides, check it with every module, and apply it only if
+ * all accept. Returns 0 with the new generation in force, or -1 with
+ * *error_r saying why the old configuration stays. */
+int daemon_reload(struct postern_core *core, const char **error_r);
 
 #endif
