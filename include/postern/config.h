@@ -39,7 +39,7 @@ struct postern_setting_def {
 	const char *default_value; /* in config syntax, as text: "30s", "true", "(\"a\", \"b\")"; NULL for none */
 	const char *help;          /* one line, shown by `posternd -n` and in generated docs */
 	/* Inclusive bounds for INT, UINT, DURATION and SIZE (in their units);
-	 * both 0 means unbounded. */
+	 * both 0 means unbounded, and a max below min means no upper bound. */
 	int64_t min, max;
 };
 
@@ -73,7 +73,8 @@ POSTERN_API const char *postern_cfg_file(const struct postern_cfg *node);
 POSTERN_API unsigned postern_cfg_line(const struct postern_cfg *node);
 
 /*
- * Format an error about a node as "file:line: message" into a buffer that
+ * Format an error about a node as "file:line: message" (just the message
+ * when `node` is NULL) into a buffer that
  * stays valid until the next call from the same module; returns it, ready
  * to be stored in *error_r.
  */
