@@ -21,7 +21,9 @@
  * dispatch: a removed handler is not called again. Payload pointers are
  * valid only during the handler call.
  *
- * A module's subscriptions end when it stops; `posternctl bus` shows every
+ * A module's subscriptions and declarations end when it is unloaded, right
+ * after its deinit hook (not at stop: it still sees the connections that
+ * close during graceful shutdown). `posternctl bus` shows every
  * topic with its subscribers in dispatch order.
  */
 #ifndef POSTERN_BUS_H
