@@ -14,6 +14,7 @@
  *   config.c         libconfig file, -o overrides, settings tables
  *   log.c            syslog/stderr logging
  *   control.c        control socket server and the built-in commands
+ *   service.c        named APIs that modules offer each other
  *   daemon.c         startup, privileges, pidfile, signals, reload, shutdown
  *   str.c, json.c    string buffers and the JSON writer
  */
@@ -28,6 +29,7 @@ struct config;
 struct event_bus;
 struct conn_registry;
 struct control;
+struct service;
 
 /* Settings of the top level of the configuration file. */
 struct core_settings {
@@ -58,6 +60,7 @@ struct postern_core {
 	struct event_bus *bus;
 	struct conn_registry *conns;
 	struct control *control;
+	struct service *services;       /* service registry (service.c) */
 
 	bool foreground;
 	bool shutting_down;
@@ -203,6 +206,10 @@ int control_open(struct postern_core *core, const char *path, const char **error
 void control_close(struct postern_core *core);
 /* Free commands a module registered. */
 void control_release_module(struct postern_core *core, const struct postern_mod *mod);
+
+/* ---- service.c ---------------------------------------------------------- */
+/* Withdraw the services of `mod` (all when NULL). */
+void service_release_module(struct postern_core *core, const struct postern_mod *mod);
 
 /* ---- daemon.c ----------------------------------------------------------- */
 /* Ask the main loop to reload the configuration at the end of this

@@ -12,6 +12,7 @@
 #include <postern/bus.h>
 #include <postern/events.h>
 #include <postern/control.h>
+#include <postern/service.h>
 #include <postern/str.h>
 #include <postern/json.h>
 
