@@ -89,6 +89,12 @@ char *postern_mod_path(const struct postern_mod *mod, const char *path)
 	return xasprintf("%s%s%s", base, base[len - 1] == '/' ? "" : "/", path);
 }
 
+void postern_mod_run_ids(const struct postern_mod *mod, uid_t *uid_r, gid_t *gid_r)
+{
+	*uid_r = mod->core->run_uid;
+	*gid_r = mod->core->run_gid;
+}
+
 bool postern_mod_shutting_down(const struct postern_mod *mod)
 {
 	return mod->core->shutting_down;

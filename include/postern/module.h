@@ -13,6 +13,7 @@
 #ifndef POSTERN_MODULE_H
 #define POSTERN_MODULE_H
 
+#include <sys/types.h>
 #include <postern/common.h>
 
 struct postern_cfg;
@@ -112,6 +113,13 @@ POSTERN_API void *postern_mod_data(const struct postern_mod *mod);
  * is malloc'ed and owned by the caller.
  */
 POSTERN_API char *postern_mod_path(const struct postern_mod *mod, const char *path);
+
+/*
+ * The uid and gid the daemon runs as once init is over (its own when it
+ * does not drop privileges). A module that creates files or directories in
+ * init, still as root, gives them to this user.
+ */
+POSTERN_API void postern_mod_run_ids(const struct postern_mod *mod, uid_t *uid_r, gid_t *gid_r);
 
 /* True once graceful shutdown has begun (the stop hooks have been called). */
 POSTERN_API bool postern_mod_shutting_down(const struct postern_mod *mod);
