@@ -68,6 +68,12 @@ static bool conn_known(const struct postern_conn *conn)
 	return conn->opened || conn->outgoing;
 }
 
+/* How long close_after_flush() may take without progress. */
+static uint64_t conn_linger_ms(const struct postern_conn *conn)
+{
+	return conn->idle_timeout_ms != 0 ? conn->idle_timeout_ms : CONN_DEFAULT_LINGER_MS;
+}
+
 static size_t conn_input_limit(size_t max_line)
 {
 	size_t limit = max_line + 2;
@@ -571,7 +577,7 @@ struct postern_conn *conn_new(struct conn_registry *reg, struct postern_mod *mod
 	return conn;
 }
 
-static void conn_set_strings(struct postern_conn *conn, char **field, const char *value)
+static void conn_set_string(struct postern_conn *conn, char **field, const char *value)
 {
 	char *copy = xstrdup(value);
 
@@ -589,8 +595,8 @@ void conn_set_addresses(struct postern_conn *conn, const struct sockaddr *peer,
 	if (peer != NULL && peer_len > 0 &&
 	    (peer->sa_family == AF_INET || peer->sa_family == AF_INET6)) {
 		conn_format_address(peer, buf, sizeof(buf), ip, sizeof(ip));
-		conn_set_strings(conn, &conn->peer, buf);
-		conn_set_strings(conn, &conn->peer_ip, ip);
+		conn_set_string(conn, &conn->peer, buf);
+		conn_set_string(conn, &conn->peer_ip, ip);
 		if (peer->sa_family == AF_INET) {
 			conn->ip_key[0] = 4;
 			memcpy(conn->ip_key + 1, &((const struct sockaddr_in *)peer)->sin_addr, 4);
@@ -602,13 +608,13 @@ void conn_set_addresses(struct postern_conn *conn, const struct sockaddr *peer,
 		}
 	} else if (peer != NULL && peer->sa_family == AF_UNIX) {
 		conn->is_unix = true;
-		conn_set_strings(conn, &conn->peer, "unix");
-		conn_set_strings(conn, &conn->peer_ip, "unix");
+		conn_set_string(conn, &conn->peer, "unix");
+		conn_set_string(conn, &conn->peer_ip, "unix");
 	}
 	if (conn->fd >= 0 && getsockname(conn->fd, (struct sockaddr *)&local, &local_len) == 0) {
 		if (local.ss_family == AF_INET || local.ss_family == AF_INET6) {
 			conn_format_address((struct sockaddr *)&local, buf, sizeof(buf), NULL, 0);
-			conn_set_strings(conn, &conn->local, buf);
+			conn_set_string(conn, &conn->local, buf);
 		}
 	}
 }
@@ -628,7 +634,7 @@ void conn_open(struct postern_conn *conn)
 	conn->opened = true;
 	conn->phase = CONN_PHASE_OPEN;
 	conn->last_activity_ms = postern_now_ms();
-	conn_timer_set(conn, CONN_TIMER_IDLE, conn->idle_timeout_ms);
+	conn_timer_set_open(conn);
 	conn_publish(conn, POSTERN_TOPIC_CONN_OPENED);
 	if (postern_log_enabled(POSTERN_LOG_DEBUG))
 		postern_conn_log(conn, POSTERN_LOG_DEBUG, "%s %s (local %s)",
@@ -725,8 +731,7 @@ static void conn_handshake_step(struct postern_conn *conn)
 		return;
 	}
 	conn->last_activity_ms = postern_now_ms();
-	conn_timer_set(conn, conn->flush_close ? CONN_TIMER_LINGER : CONN_TIMER_IDLE,
-		       conn->idle_timeout_ms);
+	conn_timer_set_open(conn);
 	if (postern_log_enabled(POSTERN_LOG_DEBUG))
 		postern_conn_log(conn, POSTERN_LOG_DEBUG, "STARTTLS: %s", conn->tls_description);
 	conn_dispatch(conn, POSTERN_CONN_TLS_READY);
@@ -1063,6 +1068,16 @@ void conn_timer_set(struct postern_conn *conn, enum conn_timer_mode mode, uint64
 		postern_timer_reset(conn->timer, msecs);
 }
 
+/* Connected or handshake done: the idle timeout counts from now on (or the
+ * flush deadline, if the module already asked to close). */
+void conn_timer_set_open(struct postern_conn *conn)
+{
+	if (conn->flush_close)
+		conn_timer_set(conn, CONN_TIMER_LINGER, conn_linger_ms(conn));
+	else
+		conn_timer_set(conn, CONN_TIMER_IDLE, conn->idle_timeout_ms);
+}
+
 /* For idle-style timers: true when there was activity since it was armed,
  * and then it is armed again for the rest of the interval. Checking at the
  * end instead of resetting the timer on every read and write keeps I/O
@@ -1088,14 +1103,10 @@ static void conn_timer_cb(struct postern_timer *timer, void *ctx)
 		conn_fail(conn, conn->phase == CONN_PHASE_CONNECTING ? "connect timeout" :
 								       "TLS handshake timeout");
 		break;
-	case CONN_TIMER_LINGER: {
-		uint64_t linger = conn->idle_timeout_ms != 0 ? conn->idle_timeout_ms :
-							       CONN_DEFAULT_LINGER_MS;
-
-		if (!conn_timer_rearm_if_active(conn, linger))
+	case CONN_TIMER_LINGER:
+		if (!conn_timer_rearm_if_active(conn, conn_linger_ms(conn)))
 			conn_close_internal(conn, "flush timeout");
 		break;
-	}
 	case CONN_TIMER_IDLE: {
 		if (conn_timer_rearm_if_active(conn, conn->idle_timeout_ms))
 			break;
@@ -1202,8 +1213,7 @@ void postern_conn_close_after_flush(struct postern_conn *conn, const char *reaso
 		return;
 	}
 	conn->last_activity_ms = postern_now_ms();
-	conn_timer_set(conn, CONN_TIMER_LINGER,
-		       conn->idle_timeout_ms != 0 ? conn->idle_timeout_ms : CONN_DEFAULT_LINGER_MS);
+	conn_timer_set(conn, CONN_TIMER_LINGER, conn_linger_ms(conn));
 	conn_queue_work(conn, CONN_WORK_FLUSH);
 	conn_update_io(conn);
 }

@@ -180,6 +180,7 @@ void conn_close_internal(struct postern_conn *conn, const char *reason);
 void conn_set_error(struct postern_conn *conn, const char *error);
 /* Arm the single timer. */
 void conn_timer_set(struct postern_conn *conn, enum conn_timer_mode mode, uint64_t msecs);
+void conn_timer_set_open(struct postern_conn *conn);
 void conn_queue_work(struct postern_conn *conn, unsigned work);
 /* Begin the TLS handshake (phase HANDSHAKE); -1 with conn->error set. */
 int conn_start_tls(struct postern_conn *conn, struct postern_tls *tls, const char *server_name);

@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -332,9 +333,13 @@ struct postern_io *loop_io_add(struct loop *loop, struct postern_mod *owner, int
 
 	assert(cb != NULL);
 	if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		*error_r = errno == EEXIST ? "fd is already watched" :
-			   errno == EPERM  ? "fd does not support polling" :
-					     "epoll_ctl failed";
+		static char error[128];
+
+		snprintf(error, sizeof(error), "watching fd %d: %s", fd,
+			 errno == EEXIST ? "already watched" :
+			 errno == EPERM	 ? "the fd does not support polling" :
+					   strerror(errno));
+		*error_r = error;
 		free(io);
 		return NULL;
 	}

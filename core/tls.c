@@ -9,6 +9,9 @@
  * drop its context while connections still run on it. A reload builds a new
  * SSL_CTX for every context first and swaps them only if all succeeded;
  * SSL objects of open connections keep the SSL_CTX they were made from.
+ *
+ * OpenSSL writes to sockets with write(2), so the process must ignore
+ * SIGPIPE (the daemon does) for a peer that vanished mid-write.
  */
 #include <assert.h>
 #include <errno.h>

@@ -25,8 +25,10 @@ struct postern_listener;
 struct postern_tls;
 
 enum postern_conn_event {
-	/* Accepted (for implicit-TLS listeners: once the handshake is done),
-	 * or an outgoing connection is established. */
+	/* Accepted (for implicit-TLS listeners: once the handshake is done;
+	 * a connection whose implicit-TLS handshake fails is closed without
+	 * any event, since the module never saw it), or an outgoing
+	 * connection is established. */
 	POSTERN_CONN_OPEN = 1,
 	/* New input is buffered: read lines or bytes until there are none. */
 	POSTERN_CONN_INPUT,
