@@ -209,9 +209,10 @@ void line_reader_consume(struct line_reader *reader, size_t len)
 	reader_rewind_if_empty(reader);
 }
 
+/* The line returned last stays valid (held) until the next read: a module
+ * may still be looking at the command that made it discard the rest. */
 void line_reader_clear(struct line_reader *reader)
 {
-	reader->held = false;
 	reader->discarding = false;
 	reader_drop_all(reader);
 }

@@ -59,7 +59,8 @@ const void *line_reader_data(struct line_reader *reader, size_t *len_r);
 size_t line_reader_len(const struct line_reader *reader);
 bool line_reader_full(const struct line_reader *reader);
 void line_reader_consume(struct line_reader *reader, size_t len);
-/* Drop every unread byte and any overlong line in progress (STARTTLS). */
+/* Drop every unread byte and any overlong line in progress (STARTTLS); the
+ * line returned last stays valid until the next read. */
 void line_reader_clear(struct line_reader *reader);
 /* Free the buffer if it is empty and nothing points into it. */
 void line_reader_trim(struct line_reader *reader);

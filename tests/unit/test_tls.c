@@ -297,6 +297,9 @@ static void starttls_on_line(struct rec *r, const struct postern_line *line)
 		ck_assert_int_eq(postern_conn_starttls(r->conn, T.server, NULL, &error), 0);
 		ck_assert_int_eq(postern_conn_starttls(r->conn, T.server, NULL, &error), -1);
 		ck_assert(!postern_conn_is_tls(r->conn));
+		/* The line just read stays valid until the next read, even
+		 * though STARTTLS discarded all input after it. */
+		ck_assert_str_eq(line->data, "STARTTLS");
 		return;
 	}
 	postern_conn_printf(r->conn, "250 %s %s\r\n", postern_conn_is_tls(r->conn) ? "tls" : "plain",
