@@ -59,10 +59,6 @@ static const char *const syslog_facilities[] = {
 	"local5", "local6", "local7", NULL
 };
 
-/* config_load()'s error when there is no config left to keep it in; valid
- * until the next failed load. */
-static char *load_error;
-
 /* ---- nodes and paths ---------------------------------------------------- */
 
 struct config *config_of_node(const config_setting_t *node)
@@ -267,11 +263,12 @@ static int config_resolve_base_dir(struct config *config, const char **error_r)
 }
 
 struct config *config_load(const char *file, const char *const *overrides,
-			   unsigned override_count, const char **error_r)
+			   unsigned override_count, char **error_r)
 {
 	assert(file != NULL);
 	assert(overrides != NULL || override_count == 0);
 	struct config *config = xcalloc(1, sizeof(*config));
+	const char *error;
 	int ret;
 
 	config_init(&config->lc);
@@ -280,17 +277,14 @@ struct config *config_load(const char *file, const char *const *overrides,
 	config->file = xstrdup(file);
 	config->dir = dir_of(file);
 
-	ret = load_file(config, error_r);
+	ret = load_file(config, &error);
 	for (unsigned i = 0; ret == 0 && i < override_count; i++)
-		ret = config_apply_override(config, overrides[i], error_r);
+		ret = config_apply_override(config, overrides[i], &error);
 	if (ret == 0)
-		ret = config_resolve_base_dir(config, error_r);
+		ret = config_resolve_base_dir(config, &error);
 	if (ret < 0) {
 		/* The message lives in the config about to be freed. */
-		free(load_error);
-		load_error = config->error_buf;
-		config->error_buf = NULL;
-		*error_r = load_error;
+		*error_r = xstrdup(error);
 		config_free(&config);
 		return NULL;
 	}

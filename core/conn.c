@@ -48,8 +48,6 @@
 
 struct postern_mod conn_internal_owner;
 
-static uint64_t conn_next_id = 1;
-
 static void conn_io_cb(struct postern_io *io, int fd, unsigned events, void *ctx);
 static void conn_timer_cb(struct postern_timer *timer, void *ctx);
 static void conn_flush(struct postern_conn *conn);
@@ -358,6 +356,7 @@ struct conn_registry *conn_registry_new(struct postern_core *core)
 
 	assert(core->loop != NULL);
 	reg->core = core;
+	reg->next_id = 1;
 	reg->kick = loop_timer_add(core->loop, &conn_internal_owner, 0, false, registry_kick_cb,
 				   reg);
 	postern_timer_stop(reg->kick);
@@ -548,7 +547,7 @@ struct postern_conn *conn_new(struct conn_registry *reg, struct postern_mod *mod
 		max_line = CONN_DEFAULT_MAX_LINE;
 	conn->reg = reg;
 	conn->mod = mod;
-	conn->id = conn_next_id++;
+	conn->id = reg->next_id++;
 	conn->fd = fd;
 	conn->outgoing = outgoing;
 	conn->cb = cb;

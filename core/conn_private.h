@@ -153,6 +153,8 @@ struct conn_registry {
 	struct postern_timer *kick;
 	bool kicked;
 	bool topics_declared;
+	/* The daemon has one registry, so its ids are process-unique. */
+	uint64_t next_id;
 };
 
 /* ---- conn.c ------------------------------------------------------------- */

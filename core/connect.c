@@ -14,8 +14,6 @@
 #include <unistd.h>
 #include "conn_private.h"
 
-static char connect_error_buf[256];
-
 /* The source may be "ip" or "ip:port" ("[v6]" or "[v6]:port"). */
 static int connect_parse_source(const char *text, struct sockaddr_storage *addr_r,
 				socklen_t *len_r, const char **error_r)
@@ -37,11 +35,9 @@ static int connect_parse_source(const char *text, struct sockaddr_storage *addr_
 	return 0;
 }
 
-static const char *connect_errno_error(const char *what, int err)
+static const char *connect_errno_error(struct postern_core *core, const char *what, int err)
 {
-	snprintf(connect_error_buf, sizeof(connect_error_buf), "%s: %s", what,
-		 conn_errno_text(err));
-	return connect_error_buf;
+	return core_error(core, "%s: %s", what, conn_errno_text(err));
 }
 
 struct postern_conn *postern_connect(struct postern_mod *mod,
@@ -79,7 +75,7 @@ struct postern_conn *postern_connect(struct postern_mod *mod,
 			conn->pending_tls_name = xstrdup(set.tls_server_name);
 	}
 	if (fd < 0) {
-		conn_fail_later(conn, connect_errno_error("socket", saved));
+		conn_fail_later(conn, connect_errno_error(mod->core, "socket", saved));
 		return conn;
 	}
 
@@ -87,7 +83,7 @@ struct postern_conn *postern_connect(struct postern_mod *mod,
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (set.source != NULL && bind(fd, (struct sockaddr *)&source, source_len) < 0) {
-		conn_fail_later(conn, connect_errno_error("bind to source", errno));
+		conn_fail_later(conn, connect_errno_error(mod->core, "bind to source", errno));
 		return conn;
 	}
 	if (connect(fd, (struct sockaddr *)&addr, addr_len) < 0 && errno != EINPROGRESS) {

@@ -31,21 +31,6 @@ struct control_client {
 	bool answered;
 };
 
-/* Errors with details are formatted here; valid until the next call (the
- * daemon is single-threaded). */
-static char control_error_buf[512];
-
-static const char *control_error(const char *fmt, ...) POSTERN_PRINTF(1, 2);
-static const char *control_error(const char *fmt, ...)
-{
-	va_list args;
-
-	va_start(args, fmt);
-	vsnprintf(control_error_buf, sizeof(control_error_buf), fmt, args);
-	va_end(args);
-	return control_error_buf;
-}
-
 /* ---- The command table ------------------------------------------------ */
 
 struct control *control_get(struct postern_core *core)
@@ -109,15 +94,16 @@ int postern_control_register(struct postern_mod *mod, const char *command, const
 	struct control *control = control_get(mod->core);
 
 	if (!control_word_valid(command)) {
-		*error_r = control_error("control command '%.64s' is not a valid word "
-					 "(letters, digits, '-', '_', '.'; at most %d)",
-					 command, CONTROL_MAX_WORD);
+		*error_r = core_error(mod->core, "control command '%.64s' is not a valid word "
+				      "(letters, digits, '-', '_', '.'; at most %d)",
+				      command, CONTROL_MAX_WORD);
 		return -1;
 	}
 	const struct control_cmd *taken = control_lookup(control, command);
 	if (taken != NULL) {
-		*error_r = control_error("control command '%s' is already registered by module %s",
-					 command, mod_name(taken->mod));
+		*error_r = core_error(mod->core,
+				      "control command '%s' is already registered by module %s",
+				      command, mod_name(taken->mod));
 		return -1;
 	}
 
@@ -409,11 +395,11 @@ static int control_make_dir(struct postern_core *core, const char *path,
 	int ret = 0;
 	if (mkdir(dir, 0750) == 0) {
 		if (geteuid() == 0 && chown(dir, core->run_uid, core->run_gid) < 0) {
-			*error_r = control_error("chown(%s): %s", dir, strerror(errno));
+			*error_r = core_error(core, "chown(%s): %s", dir, strerror(errno));
 			ret = -1;
 		}
 	} else if (errno != EEXIST) {
-		*error_r = control_error("mkdir(%s): %s", dir, strerror(errno));
+		*error_r = core_error(core, "mkdir(%s): %s", dir, strerror(errno));
 		ret = -1;
 	}
 	free(dir);
@@ -455,7 +441,7 @@ int control_open(struct postern_core *core, const char *path, const char **error
 	struct postern_listen_settings set = POSTERN_LISTEN_SETTINGS_INIT;
 
 	if (control->listener != NULL) {
-		*error_r = control_error("control socket already open on %s", control->path);
+		*error_r = core_error(core, "control socket already open on %s", control->path);
 		return -1;
 	}
 	if (path == NULL || path[0] == '\0') {
@@ -477,14 +463,14 @@ int control_open(struct postern_core *core, const char *path, const char **error
 	control->listener = postern_listen(core->self, &set, control_accept_cb, control, &error);
 	free(address);
 	if (control->listener == NULL) {
-		*error_r = control_error("control socket %s: %s", path, error);
+		*error_r = core_error(core, "control socket %s: %s", path, error);
 		return -1;
 	}
 	control->path = xstrdup(path);
 	/* Only root can give a file away; otherwise it is ours already. */
 	if (geteuid() == 0 &&
 	    listener_unix_chown(control->listener, core->run_uid, core->run_gid, &error) < 0) {
-		*error_r = control_error("control socket %s: %s", path, error);
+		*error_r = core_error(core, "control socket %s: %s", path, error);
 		control_close_socket(control);
 		return -1;
 	}

@@ -17,10 +17,12 @@
  *   service.c        named APIs that modules offer each other
  *   daemon.c         startup, privileges, pidfile, signals, reload, shutdown
  *   str.c, json.c    string buffers and the JSON writer
+ *   error.c          error messages with details, kept in the core
  */
 #ifndef POSTERN_CORE_H
 #define POSTERN_CORE_H
 
+#include <stdarg.h>
 #include <sys/types.h>
 #include <postern/postern.h>
 
@@ -61,6 +63,8 @@ struct postern_core {
 	struct conn_registry *conns;
 	struct control *control;
 	struct service *services;       /* service registry (service.c) */
+	struct postern_tls *tls_contexts; /* every TLS context of this core (tls.c) */
+	char *error_buf;                /* the last core_error() message (error.c) */
 
 	bool foreground;
 	bool shutting_down;
@@ -97,6 +101,16 @@ void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *str);
 char *xstrndup(const char *str, size_t len);
 char *xasprintf(const char *fmt, ...) POSTERN_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list args) POSTERN_PRINTF(1, 0);
+
+/* ---- error.c: error messages for error_r -------------------------------- */
+/* Format a message into core->error_buf and return it, for *error_r. It
+ * stays valid until the next core_error() of this core; an argument may be
+ * the previous message. The daemon frees core->error_buf at exit. */
+const char *core_error(struct postern_core *core, const char *fmt, ...) POSTERN_PRINTF(2, 3);
+/* The same into *storage (freeing what was there), for an object that
+ * lives without a core: the loop. */
+const char *error_set(char **storage, const char *fmt, ...) POSTERN_PRINTF(2, 3);
 
 /* ---- loop.c ------------------------------------------------------------- */
 struct loop *loop_new(void);
@@ -138,7 +152,7 @@ int listener_unix_chown(struct postern_listener *listener, uid_t uid, gid_t gid,
 			const char **error_r);
 
 /* ---- tls.c -------------------------------------------------------------- */
-int tls_global_init(const char **error_r);
+int tls_global_init(struct postern_core *core, const char **error_r);
 /* Re-read the files of every server and client context. If any fails, none
  * is changed and -1 is returned with *error_r. */
 int tls_reload_all(struct postern_core *core, const char **error_r);
@@ -179,9 +193,11 @@ void modules_describe(const struct postern_core *core, struct postern_json *json
 
 /* ---- config.c ----------------------------------------------------------- */
 /* Read `file`, apply `-o PATH=VALUE` overrides in order. Errors carry file
- * and line ("etc/postern.conf:12: syntax error"). */
+ * and line ("etc/postern.conf:12: syntax error"). On failure there is no
+ * config left to keep the message in: *error_r is allocated and the caller
+ * frees it. */
 struct config *config_load(const char *file, const char *const *overrides,
-			   unsigned override_count, const char **error_r);
+			   unsigned override_count, char **error_r);
 void config_free(struct config **config);
 /* Parse the top-level settings (module groups are skipped). */
 int config_core_settings(struct config *config, struct core_settings *settings,

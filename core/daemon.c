@@ -41,7 +41,6 @@ struct daemon {
 	int pid_fd;
 	char *pid_path;
 	bool stop_requested;
-	char error[PATH_MAX + 512];
 };
 
 static struct daemon *daemon_of(struct postern_core *core)
@@ -56,16 +55,19 @@ static struct config *daemon_load_config(struct daemon *daemon, struct core_sett
 {
 	const struct daemon_options *options = daemon->options;
 	struct config *config;
+	char *error;
 
 	config = config_load(options->config_file, options->overrides, options->override_count,
-			     error_r);
-	if (config == NULL)
+			     &error);
+	if (config == NULL) {
+		*error_r = core_error(&daemon->core, "%s", error);
+		free(error);
 		return NULL;
+	}
 	memset(settings, 0, sizeof(*settings));
 	if (config_core_settings(config, settings, error_r) < 0) {
 		/* The error string lives in the config: copy it out first. */
-		snprintf(daemon->error, sizeof(daemon->error), "%s", *error_r);
-		*error_r = daemon->error;
+		*error_r = core_error(&daemon->core, "%s", *error_r);
 		config_free(&config);
 		return NULL;
 	}
@@ -113,7 +115,7 @@ static int daemon_prepare(struct daemon *daemon, bool foreground, const char **e
 	core->run_uid = getuid();
 	core->run_gid = getgid();
 
-	if (tls_global_init(error_r) < 0)
+	if (tls_global_init(core, error_r) < 0)
 		return -1;
 	core->config = daemon_load_config(daemon, &core->settings, error_r);
 	if (core->config == NULL)
@@ -165,6 +167,8 @@ static void daemon_free(struct daemon *daemon)
 		close(daemon->pid_fd);
 	}
 	free(daemon->pid_path);
+	/* Last: the caller has shown the startup error, which may live here. */
+	free(core->error_buf);
 }
 
 /* ---- Privileges -------------------------------------------------------- */
@@ -184,9 +188,7 @@ static int daemon_resolve_ids(struct daemon *daemon, const char **error_r)
 	}
 	struct passwd *pw = getpwnam(settings->user);
 	if (pw == NULL) {
-		snprintf(daemon->error, sizeof(daemon->error), "user '%s' does not exist",
-			 settings->user);
-		*error_r = daemon->error;
+		*error_r = core_error(core, "user '%s' does not exist", settings->user);
 		return -1;
 	}
 	core->run_uid = pw->pw_uid;
@@ -194,9 +196,7 @@ static int daemon_resolve_ids(struct daemon *daemon, const char **error_r)
 	if (settings->group != NULL) {
 		struct group *gr = getgrnam(settings->group);
 		if (gr == NULL) {
-			snprintf(daemon->error, sizeof(daemon->error),
-				 "group '%s' does not exist", settings->group);
-			*error_r = daemon->error;
+			*error_r = core_error(core, "group '%s' does not exist", settings->group);
 			return -1;
 		}
 		core->run_gid = gr->gr_gid;
@@ -212,9 +212,7 @@ static int daemon_drop_privileges(struct daemon *daemon, const char **error_r)
 		return 0;
 	if (setgroups(1, &core->run_gid) < 0 || setgid(core->run_gid) < 0 ||
 	    setuid(core->run_uid) < 0) {
-		snprintf(daemon->error, sizeof(daemon->error), "cannot drop privileges: %s",
-			 strerror(errno));
-		*error_r = daemon->error;
+		*error_r = core_error(core, "cannot drop privileges: %s", strerror(errno));
 		return -1;
 	}
 	/* Make sure there is no way back. */
@@ -249,9 +247,7 @@ static int make_parent_dir(struct daemon *daemon, const char *path, const char *
 						     daemon->core.run_gid) < 0)
 				log_core(POSTERN_LOG_WARNING, "chown %s: %s", dir, strerror(errno));
 		} else if (errno != EEXIST) {
-			snprintf(daemon->error, sizeof(daemon->error), "mkdir %s: %s", dir,
-				 strerror(errno));
-			*error_r = daemon->error;
+			*error_r = core_error(&daemon->core, "mkdir %s: %s", dir, strerror(errno));
 			return -1;
 		}
 		*p = saved;
@@ -274,26 +270,21 @@ static int daemon_write_pidfile(struct daemon *daemon, const char **error_r)
 		return -1;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		snprintf(daemon->error, sizeof(daemon->error), "open pidfile %s: %s", path,
-			 strerror(errno));
-		*error_r = daemon->error;
+		*error_r = core_error(&daemon->core, "open pidfile %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
-		snprintf(daemon->error, sizeof(daemon->error),
-			 "another posternd is running (pid %s, pidfile %s)", buf, path);
-		*error_r = daemon->error;
+		*error_r = core_error(&daemon->core,
+				      "another posternd is running (pid %s, pidfile %s)", buf, path);
 		close(fd);
 		return -1;
 	}
 	int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
-		snprintf(daemon->error, sizeof(daemon->error), "write pidfile %s: %s", path,
-			 strerror(errno));
-		*error_r = daemon->error;
+		*error_r = core_error(&daemon->core, "write pidfile %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -440,7 +431,7 @@ int daemon_reload(struct postern_core *core, const char **error_r)
 	}
 	if (modules_check_config(core, config, error_r) < 0 ||
 	    tls_reload_all(core, error_r) < 0 || modules_reload(core, config, error_r) < 0)
-		goto refused_copy;
+		goto refused_free;
 
 	keep_restart_only_settings(&settings, &core->settings);
 	config_core_settings_free(&core->settings);
@@ -459,10 +450,6 @@ int daemon_reload(struct postern_core *core, const char **error_r)
 			    &event);
 	return 0;
 
-refused_copy:
-	/* The error may point into the config we are about to free. */
-	snprintf(daemon->error, sizeof(daemon->error), "%s", *error_r);
-	*error_r = daemon->error;
 refused_free:
 	log_set_level(core->settings.log_level, &level_error);
 	config_core_settings_free(&settings);
@@ -501,6 +488,7 @@ int daemon_dump_config(const struct daemon_options *options)
 	struct config *config = daemon_load_config(&daemon, &settings, &error);
 	if (config == NULL) {
 		fprintf(stderr, "posternd: %s\n", error);
+		free(daemon.core.error_buf);
 		return EXIT_FAILURE;
 	}
 	struct postern_str *out = postern_str_new();

@@ -19,8 +19,6 @@
  * events are synchronous notifications, nothing more.
  */
 #include <assert.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,23 +77,6 @@ struct event_bus {
 };
 
 /* ---- errors ------------------------------------------------------------- */
-
-/* The last error message; valid until the next error from the bus. */
-static char *bus_error_buf;
-
-static const char *bus_error(const char *fmt, ...) POSTERN_PRINTF(1, 2);
-static const char *bus_error(const char *fmt, ...)
-{
-	va_list args;
-	char buf[512];
-
-	va_start(args, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, args);
-	va_end(args);
-	free(bus_error_buf);
-	bus_error_buf = xstrdup(buf);
-	return bus_error_buf;
-}
 
 static const char *mod_label(const struct postern_mod *mod)
 {
@@ -426,14 +407,15 @@ postern_bus_subscribe(struct postern_mod *mod, const char *topic_name, const cha
 	size_t prefix_len;
 
 	if (pattern_parse(topic_name, &is_prefix, &prefix_len) < 0) {
-		*error_r = bus_error("%s: cannot subscribe to '%.*s': not a topic name "
-				     "(dotted words of [A-Za-z0-9_-], or PREFIX.* or *)",
-				     mod_label(mod), BUS_TOPIC_MAX, topic_name);
+		*error_r = core_error(bus->core, "%s: cannot subscribe to '%.*s': not a topic name "
+				      "(dotted words of [A-Za-z0-9_-], or PREFIX.* or *)",
+				      mod_label(mod), BUS_TOPIC_MAX, topic_name);
 		return NULL;
 	}
 	if (payload_type != NULL && !type_name_valid(payload_type)) {
-		*error_r = bus_error("%s: cannot subscribe to '%s': bad payload type name '%.*s'",
-				     mod_label(mod), topic_name, BUS_TYPE_MAX, payload_type);
+		*error_r = core_error(bus->core,
+				      "%s: cannot subscribe to '%s': bad payload type name '%.*s'",
+				      mod_label(mod), topic_name, BUS_TYPE_MAX, payload_type);
 		return NULL;
 	}
 
@@ -453,12 +435,13 @@ postern_bus_subscribe(struct postern_mod *mod, const char *topic_name, const cha
 		const struct topic *conflict = prefix_type_conflict(bus, sub);
 
 		if (conflict != NULL) {
-			*error_r = bus_error("%s: cannot subscribe to '%s' expecting type '%s': "
-					     "topic '%s' matches and has type '%s' (declared by %s); "
-					     "subscribe with type NULL to take mixed types",
-					     mod_label(mod), topic_name, payload_type,
-					     conflict->name, conflict->payload_type,
-					     topic_declarer(conflict));
+			*error_r = core_error(bus->core,
+					      "%s: cannot subscribe to '%s' expecting type '%s': "
+					      "topic '%s' matches and has type '%s' (declared by %s); "
+					      "subscribe with type NULL to take mixed types",
+					      mod_label(mod), topic_name, payload_type,
+					      conflict->name, conflict->payload_type,
+					      topic_declarer(conflict));
 			free(sub->pattern);
 			free(sub->payload_type);
 			free(sub);
@@ -469,10 +452,11 @@ postern_bus_subscribe(struct postern_mod *mod, const char *topic_name, const cha
 		struct topic *topic = topic_get(bus, topic_name);
 
 		if (!type_accepts(payload_type, topic->payload_type)) {
-			*error_r = bus_error("%s: cannot subscribe to '%s' expecting type '%s': "
-					     "it has type '%s' (declared by %s)",
-					     mod_label(mod), topic_name, payload_type,
-					     topic->payload_type, topic_declarer(topic));
+			*error_r = core_error(bus->core,
+					      "%s: cannot subscribe to '%s' expecting type '%s': "
+					      "it has type '%s' (declared by %s)",
+					      mod_label(mod), topic_name, payload_type,
+					      topic->payload_type, topic_declarer(topic));
 			free(sub->pattern);
 			free(sub->payload_type);
 			free(sub);
@@ -537,15 +521,16 @@ int postern_bus_declare(struct postern_mod *mod, const char *topic_name,
 	struct event_bus *bus = mod->core->bus;
 
 	if (!topic_name_valid(topic_name, strnlen(topic_name, BUS_TOPIC_MAX + 1))) {
-		*error_r = bus_error("%s: cannot declare '%.*s': not a topic name "
-				     "(dotted words of [A-Za-z0-9_-])",
-				     mod_label(mod), BUS_TOPIC_MAX, topic_name);
+		*error_r = core_error(bus->core, "%s: cannot declare '%.*s': not a topic name "
+				      "(dotted words of [A-Za-z0-9_-])",
+				      mod_label(mod), BUS_TOPIC_MAX, topic_name);
 		return -1;
 	}
 	if (payload_type == NULL || !type_name_valid(payload_type)) {
-		*error_r = bus_error("%s: cannot declare '%s': bad payload type name '%.*s'",
-				     mod_label(mod), topic_name, BUS_TYPE_MAX,
-				     payload_type == NULL ? "(null)" : payload_type);
+		*error_r = core_error(bus->core,
+				      "%s: cannot declare '%s': bad payload type name '%.*s'",
+				      mod_label(mod), topic_name, BUS_TYPE_MAX,
+				      payload_type == NULL ? "(null)" : payload_type);
 		return -1;
 	}
 
@@ -553,10 +538,10 @@ int postern_bus_declare(struct postern_mod *mod, const char *topic_name,
 
 	if (topic->payload_type != NULL) {
 		if (strcmp(topic->payload_type, payload_type) != 0) {
-			*error_r = bus_error("%s: cannot declare '%s' with type '%s': "
-					     "%s declared it with type '%s'",
-					     mod_label(mod), topic_name, payload_type,
-					     topic_declarer(topic), topic->payload_type);
+			*error_r = core_error(bus->core, "%s: cannot declare '%s' with type '%s': "
+					      "%s declared it with type '%s'",
+					      mod_label(mod), topic_name, payload_type,
+					      topic_declarer(topic), topic->payload_type);
 			return -1;
 		}
 	} else {
@@ -564,10 +549,10 @@ int postern_bus_declare(struct postern_mod *mod, const char *topic_name,
 			subscriber_type_conflict(bus, topic, payload_type);
 
 		if (sub != NULL) {
-			*error_r = bus_error("%s: cannot declare '%s' with type '%s': "
-					     "%s subscribed to '%s' expecting type '%s'",
-					     mod_label(mod), topic_name, payload_type,
-					     mod_label(sub->mod), sub->pattern, sub->payload_type);
+			*error_r = core_error(bus->core, "%s: cannot declare '%s' with type '%s': "
+					      "%s subscribed to '%s' expecting type '%s'",
+					      mod_label(mod), topic_name, payload_type,
+					      mod_label(sub->mod), sub->pattern, sub->payload_type);
 			if (bus->depth == 0)
 				topic_remove_if_unused(bus, topic);
 			else

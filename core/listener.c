@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -77,14 +76,11 @@ struct postern_listener {
 	struct postern_timer *retry;
 };
 
-/* Error messages with details live here until the next call (one thread). */
-static char listener_error_buf[512];
-
-static const char *listener_error(const char *what, const char *address, int err)
+/* "WHAT ADDRESS: reason" for *error_r. */
+static const char *listener_error(const struct postern_listener *listener, const char *what,
+				  const char *address, int err)
 {
-	snprintf(listener_error_buf, sizeof(listener_error_buf), "%s %s: %s", what, address,
-		 conn_errno_text(err));
-	return listener_error_buf;
+	return core_error(listener->reg->core, "%s %s: %s", what, address, conn_errno_text(err));
 }
 
 /* ---- Per-IP counts ------------------------------------------------------ */
@@ -433,11 +429,11 @@ static int listener_open_tcp(struct postern_listener *listener, const char *addr
 		return -1;
 	fd = listener_bind_tcp(&addr, len);
 	if (fd < 0) {
-		*error_r = listener_error("bind", address, errno);
+		*error_r = listener_error(listener, "bind", address, errno);
 		return -1;
 	}
 	if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) < 0) {
-		*error_r = listener_error("getsockname", address, errno);
+		*error_r = listener_error(listener, "getsockname", address, errno);
 		close(fd);
 		return -1;
 	}
@@ -459,7 +455,7 @@ static int listener_open_tcp(struct postern_listener *listener, const char *addr
 	sin6->sin6_port = port;
 	fd = listener_bind_tcp(&addr, sizeof(*sin6));
 	if (fd < 0 && errno != EAFNOSUPPORT && errno != EADDRNOTAVAIL) {
-		*error_r = listener_error("bind", address, errno);
+		*error_r = listener_error(listener, "bind", address, errno);
 		return -1;
 	}
 	if (fd >= 0 && listener_add_socket(listener, fd, error_r) < 0)
@@ -496,14 +492,14 @@ static int listener_open_unix(struct postern_listener *listener, const char *pat
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode) || !unix_socket_is_stale(&addr)) {
-			*error_r = listener_error("bind", path, EADDRINUSE);
+			*error_r = listener_error(listener, "bind", path, EADDRINUSE);
 			return -1;
 		}
 		(void)unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		*error_r = listener_error("socket", path, errno);
+		*error_r = listener_error(listener, "socket", path, errno);
 		return -1;
 	}
 
@@ -514,7 +510,7 @@ static int listener_open_unix(struct postern_listener *listener, const char *pat
 	umask(old_mask);
 	if (ret < 0 || chmod(path, 0600) < 0 || listen(fd, LISTENER_BACKLOG) < 0 ||
 	    stat(path, &st) < 0) {
-		*error_r = listener_error("bind", path, errno);
+		*error_r = listener_error(listener, "bind", path, errno);
 		if (ret == 0)
 			(void)unlink(path);
 		close(fd);
@@ -666,7 +662,7 @@ int listener_unix_chown(struct postern_listener *listener, uid_t uid, gid_t gid,
 		return -1;
 	}
 	if (chown(listener->unix_path, uid, gid) < 0) {
-		*error_r = listener_error("chown", listener->unix_path, errno);
+		*error_r = listener_error(listener, "chown", listener->unix_path, errno);
 		return -1;
 	}
 	return 0;

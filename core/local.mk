@@ -3,7 +3,7 @@
 # exported from posternd to the modules it loads.
 noinst_LTLIBRARIES += core/libpostern-core.la
 core_libpostern_core_la_SOURCES = \
-	core/core.h core/xalloc.c core/str.c core/json.c core/log.c \
+	core/core.h core/xalloc.c core/error.c core/str.c core/json.c core/log.c \
 	core/loop.c core/conn_private.h core/conn.c core/conn_address.c \
 	core/line_reader.h core/line_reader.c core/listener.c core/connect.c core/tls.c \
 	core/event_bus.c core/module_loader.c \

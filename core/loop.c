@@ -17,7 +17,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -70,6 +69,8 @@ struct loop {
 
 	void (*hook)(void *ctx);
 	void *hook_ctx;
+
+	char *error_buf;              /* the last error_set() message */
 };
 
 /* The clock is process-wide (there is one loop per process), so that
@@ -333,13 +334,10 @@ struct postern_io *loop_io_add(struct loop *loop, struct postern_mod *owner, int
 
 	assert(cb != NULL);
 	if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		static char error[128];
-
-		snprintf(error, sizeof(error), "watching fd %d: %s", fd,
-			 errno == EEXIST ? "already watched" :
-			 errno == EPERM	 ? "the fd does not support polling" :
-					   strerror(errno));
-		*error_r = error;
+		*error_r = error_set(&loop->error_buf, "watching fd %d: %s", fd,
+				     errno == EEXIST ? "already watched" :
+				     errno == EPERM  ? "the fd does not support polling" :
+						       strerror(errno));
 		free(io);
 		return NULL;
 	}
@@ -503,5 +501,6 @@ void loop_free(struct loop **loopp)
 	loop_free_dead_ios(loop);
 	free(loop->heap);
 	close(loop->epoll_fd);
+	free(loop->error_buf);
 	free(loop);
 }

@@ -15,7 +15,6 @@
 #include <assert.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,23 +37,6 @@
 			      sizeof(((struct postern_module *)0)->deinit))
 
 /* ---- errors ------------------------------------------------------------- */
-
-/* The last error message; valid until the next error from the loader. */
-static char *loader_error_buf;
-
-static const char *loader_error(const char *fmt, ...) POSTERN_PRINTF(1, 2);
-static const char *loader_error(const char *fmt, ...)
-{
-	va_list args;
-	char buf[1024];
-
-	va_start(args, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, args);
-	va_end(args);
-	free(loader_error_buf);
-	loader_error_buf = xstrdup(buf);
-	return loader_error_buf;
-}
 
 static const char *hook_error(const char *error)
 {
@@ -207,39 +189,43 @@ static const char *dl_reason(const char *path)
 
 /* Magic, ABI version and size: everything we must know before reading
  * further into the descriptor. */
-static int desc_check_header(const char *path, const struct postern_module *desc,
+static int desc_check_header(const struct postern_mod *mod, const struct postern_module *desc,
 			     const char **error_r)
 {
+	const char *path = mod->path;
 	uint32_t major = POSTERN_ABI_VERSION_MAJOR(desc->abi_version);
 	uint32_t minor = POSTERN_ABI_VERSION_MINOR(desc->abi_version);
 
 	if (desc->magic != POSTERN_MODULE_MAGIC) {
-		*error_r = loader_error("%s: bad magic: found 0x%08x, need 0x%08x: "
-					"not a Postern module descriptor", path,
-					desc->magic, POSTERN_MODULE_MAGIC);
+		*error_r = core_error(mod->core, "%s: bad magic: found 0x%08x, need 0x%08x: "
+				      "not a Postern module descriptor", path,
+				      desc->magic, POSTERN_MODULE_MAGIC);
 		return -1;
 	}
 	if (major != POSTERN_ABI_MAJOR) {
-		*error_r = loader_error("%s: built for module ABI %u.%u, this posternd has %u.%u: "
-					"rebuild the module against Postern %u.x headers",
-					path, major, minor, POSTERN_ABI_MAJOR, POSTERN_ABI_MINOR,
-					POSTERN_ABI_MAJOR);
+		*error_r = core_error(mod->core,
+				      "%s: built for module ABI %u.%u, this posternd has %u.%u: "
+				      "rebuild the module against Postern %u.x headers",
+				      path, major, minor, POSTERN_ABI_MAJOR, POSTERN_ABI_MINOR,
+				      POSTERN_ABI_MAJOR);
 		return -1;
 	}
 	if (minor > POSTERN_ABI_MINOR) {
-		*error_r = loader_error("%s: built for module ABI %u.%u, this posternd has %u.%u: "
-					"upgrade posternd", path, major, minor,
-					POSTERN_ABI_MAJOR, POSTERN_ABI_MINOR);
+		*error_r = core_error(mod->core,
+				      "%s: built for module ABI %u.%u, this posternd has %u.%u: "
+				      "upgrade posternd", path, major, minor,
+				      POSTERN_ABI_MAJOR, POSTERN_ABI_MINOR);
 		return -1;
 	}
 	if (desc->struct_size < MODULE_DESC_SIZE_1_0 ||
 	    desc->struct_size > sizeof(struct postern_module) ||
 	    desc->struct_size % sizeof(void *) != 0) {
-		*error_r = loader_error("%s: descriptor size found %u bytes, need %zu to %zu "
-					"in steps of %zu for module ABI %u.%u",
-					path, desc->struct_size, (size_t)MODULE_DESC_SIZE_1_0,
-					sizeof(struct postern_module), sizeof(void *),
-					major, minor);
+		*error_r = core_error(mod->core,
+				      "%s: descriptor size found %u bytes, need %zu to %zu "
+				      "in steps of %zu for module ABI %u.%u",
+				      path, desc->struct_size, (size_t)MODULE_DESC_SIZE_1_0,
+				      sizeof(struct postern_module), sizeof(void *),
+				      major, minor);
 		return -1;
 	}
 	return 0;
@@ -262,31 +248,32 @@ static int desc_check_body(const struct postern_mod *mod, struct postern_mod *co
 	const struct postern_module *desc = &mod->desc;
 
 	if (desc->name == NULL || strcmp(desc->name, mod->name) != 0) {
-		*error_r = loader_error("%s: descriptor name found '%.*s', need '%s' "
-					"(the file name without .so)", mod->path,
-					MODULE_NAME_MAX,
-					desc->name != NULL ? desc->name : "(null)", mod->name);
+		*error_r = core_error(mod->core, "%s: descriptor name found '%.*s', need '%s' "
+				      "(the file name without .so)", mod->path,
+				      MODULE_NAME_MAX,
+				      desc->name != NULL ? desc->name : "(null)", mod->name);
 		return -1;
 	}
 	if (mods_find(loaded, loaded_count, mod->name) != NULL) {
-		*error_r = loader_error("%s: module '%s' is listed twice in 'modules'",
-					mod->path, mod->name);
+		*error_r = core_error(mod->core, "%s: module '%s' is listed twice in 'modules'",
+				      mod->path, mod->name);
 		return -1;
 	}
 	if (desc->flags != 0) {
-		*error_r = loader_error("%s: descriptor flags found 0x%x, need 0: "
-					"no flags are defined in module ABI %u.%u",
-					mod->path, desc->flags, POSTERN_ABI_MAJOR,
-					POSTERN_ABI_MINOR);
+		*error_r = core_error(mod->core, "%s: descriptor flags found 0x%x, need 0: "
+				      "no flags are defined in module ABI %u.%u",
+				      mod->path, desc->flags, POSTERN_ABI_MAJOR,
+				      POSTERN_ABI_MINOR);
 		return -1;
 	}
 	unsigned count = 0;
 
 	for (; desc->requires != NULL && desc->requires[count] != NULL; count++) {
 		if (count == MODULE_REQUIRES_MAX) {
-			*error_r = loader_error("%s: 'requires' found more than %d names, need at "
-						"most %d: is the list NULL-terminated?", mod->path,
-						MODULE_REQUIRES_MAX, MODULE_REQUIRES_MAX);
+			*error_r = core_error(mod->core,
+					      "%s: 'requires' found more than %d names, need at "
+					      "most %d: is the list NULL-terminated?", mod->path,
+					      MODULE_REQUIRES_MAX, MODULE_REQUIRES_MAX);
 			return -1;
 		}
 	}
@@ -302,9 +289,9 @@ static struct postern_mod *module_open(struct postern_core *core, const char *di
 	struct stat st;
 
 	if (!module_name_valid(name)) {
-		*error_r = loader_error("'modules' entry '%.*s' is not a module name "
-					"(letters, digits, '_' and '-', at most %d)",
-					MODULE_NAME_MAX, name, MODULE_NAME_MAX);
+		*error_r = core_error(core, "'modules' entry '%.*s' is not a module name "
+				      "(letters, digits, '_' and '-', at most %d)",
+				      MODULE_NAME_MAX, name, MODULE_NAME_MAX);
 		return NULL;
 	}
 
@@ -317,8 +304,8 @@ static struct postern_mod *module_open(struct postern_core *core, const char *di
 	mod->state = MOD_LOADED;
 
 	if (stat(mod->path, &st) < 0 && errno == ENOENT) {
-		*error_r = loader_error("%s: no such file: module '%s' is in 'modules', "
-					"so module_dir needs %s.so", mod->path, name, name);
+		*error_r = core_error(core, "%s: no such file: module '%s' is in 'modules', "
+				      "so module_dir needs %s.so", mod->path, name, name);
 		goto fail;
 	}
 	(void)dlerror();
@@ -326,10 +313,10 @@ static struct postern_mod *module_open(struct postern_core *core, const char *di
 	if (mod->dl_handle == NULL) {
 		const char *reason = dl_reason(mod->path);
 
-		*error_r = loader_error("%s: cannot load: %s%s", mod->path, reason,
-					strstr(reason, "undefined symbol") != NULL ?
-					" (the module needs a symbol this posternd does not "
-					"export: built for another version?)" : "");
+		*error_r = core_error(core, "%s: cannot load: %s%s", mod->path, reason,
+				      strstr(reason, "undefined symbol") != NULL ?
+				      " (the module needs a symbol this posternd does not "
+				      "export: built for another version?)" : "");
 		goto fail;
 	}
 	(void)dlerror();
@@ -337,11 +324,11 @@ static struct postern_mod *module_open(struct postern_core *core, const char *di
 	const struct postern_module *desc = dlsym(mod->dl_handle, POSTERN_MODULE_SYMBOL);
 
 	if (desc == NULL) {
-		*error_r = loader_error("%s: no symbol '%s': not a Postern module",
-					mod->path, POSTERN_MODULE_SYMBOL);
+		*error_r = core_error(core, "%s: no symbol '%s': not a Postern module",
+				      mod->path, POSTERN_MODULE_SYMBOL);
 		goto fail;
 	}
-	if (desc_check_header(mod->path, desc, error_r) < 0)
+	if (desc_check_header(mod, desc, error_r) < 0)
 		goto fail;
 	/* Fields the module's headers did not have stay zero: that is what
 	 * lets this core run modules built for an older minor. */
@@ -381,9 +368,10 @@ static int deps_resolve(struct postern_mod *const *mods, unsigned count, unsigne
 					break;
 			}
 			if (k == count) {
-				*error_r = loader_error("%s requires %.*s, which is not in 'modules'",
-							mods[i]->name, MODULE_NAME_MAX,
-							requires[j]);
+				*error_r = core_error(mods[i]->core,
+						      "%s requires %.*s, which is not in 'modules'",
+						      mods[i]->name, MODULE_NAME_MAX,
+						      requires[j]);
 				return -1;
 			}
 			deps_r[i][j] = k;
@@ -431,7 +419,7 @@ static const char *cycle_error(struct postern_mod *const *mods, unsigned count,
 	for (unsigned i = start; i < len; i++)
 		postern_str_printf(text, "%s%s", i > start ? " -> " : "", mods[path[i]]->name);
 
-	const char *error = loader_error("%s", postern_str_data(text));
+	const char *error = core_error(mods[node]->core, "%s", postern_str_data(text));
 
 	postern_str_free(&text);
 	free(path);
@@ -563,7 +551,7 @@ int modules_check_config(struct postern_core *core, struct config *config,
 	}
 	if (first == NULL)
 		return 0;
-	*error_r = loader_error("%s", first);
+	*error_r = core_error(core, "%s", first);
 	free(first);
 	return -1;
 }
@@ -594,7 +582,7 @@ int modules_init(struct postern_core *core, const char **error_r)
 				 POSTERN_EV_MODULE_TYPE, &error) < 0 ||
 	     postern_bus_declare(core->self, POSTERN_TOPIC_MODULE_STOPPED,
 				 POSTERN_EV_MODULE_TYPE, &error) < 0)) {
-		*error_r = loader_error("%s", error);
+		*error_r = error;
 		return -1;
 	}
 	for (unsigned i = 0; i < core->mod_count; i++) {
@@ -605,9 +593,13 @@ int modules_init(struct postern_core *core, const char **error_r)
 		if (mod->desc.init != NULL &&
 		    mod->desc.init(mod, config_module_group(core->config, mod->name),
 				   &error) < 0) {
-			*error_r = loader_error("%s: init failed: %s", mod->name,
-						hook_error(error));
+			/* The others' deinit hooks may format errors of
+			 * their own: keep this one apart until they ran. */
+			char *msg = xasprintf("%s: init failed: %s", mod->name, hook_error(error));
+
 			modules_init_rollback(core, i);
+			*error_r = core_error(core, "%s", msg);
+			free(msg);
 			return -1;
 		}
 		mod->state = MOD_INITED;
@@ -625,8 +617,8 @@ int modules_start(struct postern_core *core, const char **error_r)
 		/* On failure the caller stops and unloads: the modules
 		 * started so far get their stop hook then. */
 		if (mod->desc.start != NULL && mod->desc.start(mod, &error) < 0) {
-			*error_r = loader_error("%s: start failed: %s", mod->name,
-						hook_error(error));
+			*error_r = core_error(core, "%s: start failed: %s", mod->name,
+					      hook_error(error));
 			return -1;
 		}
 		mod->state = MOD_STARTED;
@@ -661,7 +653,7 @@ int modules_reload(struct postern_core *core, struct config *config, const char 
 	}
 	if (first == NULL)
 		return 0;
-	*error_r = loader_error("%s", first);
+	*error_r = core_error(core, "%s", first);
 	free(first);
 	return -1;
 }

@@ -88,18 +88,25 @@ static int socket_from_config(const char *file, char **path_r)
 {
 	struct core_settings settings;
 	const char *error;
+	char *load_error;
+	int ret;
 
-	struct config *config = config_load(file, NULL, 0, &error);
-	if (config == NULL)
-		return fail(EXIT_UNREACHABLE,
-			    "cannot find the control socket: %s (use -s SOCKET)", error);
+	struct config *config = config_load(file, NULL, 0, &load_error);
+	if (config == NULL) {
+		ret = fail(EXIT_UNREACHABLE,
+			   "cannot find the control socket: %s (use -s SOCKET)", load_error);
+		free(load_error);
+		return ret;
+	}
 	memset(&settings, 0, sizeof(settings));
 	if (config_core_settings(config, &settings, &error) < 0) {
+		/* Before config_free(): the message lives in the config. */
+		ret = fail(EXIT_UNREACHABLE,
+			   "cannot find the control socket: %s (use -s SOCKET)", error);
 		config_free(&config);
-		return fail(EXIT_UNREACHABLE,
-			    "cannot find the control socket: %s (use -s SOCKET)", error);
+		return ret;
 	}
-	int ret = EXIT_OK;
+	ret = EXIT_OK;
 	if (settings.control_socket == NULL || settings.control_socket[0] == '\0')
 		ret = fail(EXIT_UNREACHABLE, "%s sets no control_socket (use -s SOCKET)", file);
 	else

@@ -35,7 +35,7 @@ struct postern_tls {
 	bool verify_peer;
 
 	SSL_CTX *ctx;
-	struct postern_tls *prev, *next; /* every context of the process */
+	struct postern_tls *prev, *next; /* every context of the core */
 };
 
 struct conn_tls {
@@ -44,29 +44,27 @@ struct conn_tls {
 	bool established;
 };
 
-static struct postern_tls *tls_contexts;
-static char tls_error_buf[512];
-
-/* "what: the first OpenSSL error" into a buffer valid until the next error. */
-static const char *tls_error(const char *what)
+/* "what: the first OpenSSL error" for *error_r (see core_error()). */
+static const char *tls_error(struct postern_core *core, const char *what)
 {
 	unsigned long err = ERR_get_error();
 	char reason[256];
+	const char *msg;
 
 	if (err == 0) {
-		snprintf(tls_error_buf, sizeof(tls_error_buf), "%s", what);
+		msg = core_error(core, "%s", what);
 	} else {
 		ERR_error_string_n(err, reason, sizeof(reason));
-		snprintf(tls_error_buf, sizeof(tls_error_buf), "%s: %s", what, reason);
+		msg = core_error(core, "%s: %s", what, reason);
 	}
 	ERR_clear_error();
-	return tls_error_buf;
+	return msg;
 }
 
-int tls_global_init(const char **error_r)
+int tls_global_init(struct postern_core *core, const char **error_r)
 {
 	if (OPENSSL_init_ssl(0, NULL) != 1) {
-		*error_r = tls_error("OpenSSL initialisation failed");
+		*error_r = tls_error(core, "OpenSSL initialisation failed");
 		return -1;
 	}
 	return 0;
@@ -92,19 +90,19 @@ static int tls_ctx_load_files(const struct postern_tls *tls, SSL_CTX *ctx, const
 	if (tls->cert_file != NULL &&
 	    SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) != 1) {
 		snprintf(what, sizeof(what), "TLS: certificate %s", tls->cert_file);
-		*error_r = tls_error(what);
+		*error_r = tls_error(tls->core, what);
 		return -1;
 	}
 	if (tls->key_file != NULL &&
 	    SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) != 1) {
 		snprintf(what, sizeof(what), "TLS: key %s", tls->key_file);
-		*error_r = tls_error(what);
+		*error_r = tls_error(tls->core, what);
 		return -1;
 	}
 	if (tls->cert_file != NULL && tls->key_file != NULL && SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(what, sizeof(what), "TLS: key %s does not match certificate %s",
 			 tls->key_file, tls->cert_file);
-		*error_r = tls_error(what);
+		*error_r = tls_error(tls->core, what);
 		return -1;
 	}
 	if (!tls->server) {
@@ -115,7 +113,7 @@ static int tls_ctx_load_files(const struct postern_tls *tls, SSL_CTX *ctx, const
 		if (ret != 1) {
 			snprintf(what, sizeof(what), "TLS: CA file %s",
 				 tls->ca_file != NULL ? tls->ca_file : "(system)");
-			*error_r = tls_error(what);
+			*error_r = tls_error(tls->core, what);
 			return -1;
 		}
 	}
@@ -129,7 +127,7 @@ static SSL_CTX *tls_ctx_build(const struct postern_tls *tls, const char **error_
 	int version;
 
 	if (ctx == NULL) {
-		*error_r = tls_error("TLS: SSL_CTX_new");
+		*error_r = tls_error(tls->core, "TLS: SSL_CTX_new");
 		return NULL;
 	}
 	(void)tls_min_version(tls->min_protocol, &version);
@@ -144,7 +142,7 @@ static SSL_CTX *tls_ctx_build(const struct postern_tls *tls, const char **error_
 				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_min_proto_version(ctx, version) != 1 ||
 	    (tls->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, tls->ciphers) != 1)) {
-		*error_r = tls_error("TLS: protocol or cipher settings");
+		*error_r = tls_error(tls->core, "TLS: protocol or cipher settings");
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -172,7 +170,7 @@ static void tls_free(struct postern_tls *tls)
 	if (tls->prev != NULL)
 		tls->prev->next = tls->next;
 	else
-		tls_contexts = tls->next;
+		tls->core->tls_contexts = tls->next;
 	if (tls->next != NULL)
 		tls->next->prev = tls->prev;
 	SSL_CTX_free(tls->ctx);
@@ -217,10 +215,10 @@ static struct postern_tls *tls_new(struct postern_mod *mod, bool server,
 	tls->verify_peer = set.verify_peer;
 	tls->ctx = tls_ctx_build(tls, error_r);
 
-	tls->next = tls_contexts;
-	if (tls_contexts != NULL)
-		tls_contexts->prev = tls;
-	tls_contexts = tls;
+	tls->next = mod->core->tls_contexts;
+	if (tls->next != NULL)
+		tls->next->prev = tls;
+	mod->core->tls_contexts = tls;
 	if (tls->ctx == NULL) {
 		tls_free(tls);
 		return NULL;
@@ -271,13 +269,13 @@ void postern_tls_unref(struct postern_tls **tlsp)
 
 void tls_release_module(struct postern_core *core, const struct postern_mod *mod)
 {
-	struct postern_tls *tls = tls_contexts;
+	struct postern_tls *tls = core->tls_contexts;
 
 	while (tls != NULL) {
 		/* Unref may free this one, never the next. */
 		struct postern_tls *next = tls->next;
 
-		if (tls->core == core && tls->mod == mod) {
+		if (tls->mod == mod) {
 			tls->mod = NULL;
 			if (tls->mod_ref) {
 				tls->mod_ref = false;
@@ -293,18 +291,14 @@ int tls_reload_all(struct postern_core *core, const char **error_r)
 	unsigned count = 0, i = 0;
 	struct postern_tls *tls;
 
-	for (tls = tls_contexts; tls != NULL; tls = tls->next) {
-		if (tls->core == core)
-			count++;
-	}
+	for (tls = core->tls_contexts; tls != NULL; tls = tls->next)
+		count++;
 	if (count == 0)
 		return 0;
 
 	SSL_CTX **fresh = xcalloc(count, sizeof(*fresh));
 
-	for (tls = tls_contexts; tls != NULL; tls = tls->next) {
-		if (tls->core != core)
-			continue;
+	for (tls = core->tls_contexts; tls != NULL; tls = tls->next) {
 		fresh[i] = tls_ctx_build(tls, error_r);
 		if (fresh[i] == NULL) {
 			while (i > 0)
@@ -315,9 +309,7 @@ int tls_reload_all(struct postern_core *core, const char **error_r)
 		i++;
 	}
 	i = 0;
-	for (tls = tls_contexts; tls != NULL; tls = tls->next) {
-		if (tls->core != core)
-			continue;
+	for (tls = core->tls_contexts; tls != NULL; tls = tls->next) {
 		SSL_CTX_free(tls->ctx);
 		tls->ctx = fresh[i++];
 	}
@@ -334,7 +326,7 @@ int tls_conn_new(struct postern_conn *conn, struct postern_tls *tls, const char 
 
 	assert(conn->tls == NULL && conn->fd >= 0);
 	if (ssl == NULL || SSL_set_fd(ssl, conn->fd) != 1) {
-		*error_r = tls_error("TLS: SSL_new");
+		*error_r = tls_error(conn->reg->core, "TLS: SSL_new");
 		SSL_free(ssl);
 		return -1;
 	}
@@ -343,7 +335,7 @@ int tls_conn_new(struct postern_conn *conn, struct postern_tls *tls, const char 
 		if (server_name != NULL &&
 		    (SSL_set_tlsext_host_name(ssl, server_name) != 1 ||
 		     (tls->verify_peer && SSL_set1_host(ssl, server_name) != 1))) {
-			*error_r = tls_error("TLS: server name");
+			*error_r = tls_error(conn->reg->core, "TLS: server name");
 			SSL_free(ssl);
 			return -1;
 		}
@@ -386,7 +378,7 @@ static void tls_conn_error(struct postern_conn *conn, const char *what, int ssl_
 		conn_set_error(conn, buf);
 		return;
 	}
-	conn_set_error(conn, tls_error(what));
+	conn_set_error(conn, tls_error(conn->reg->core, what));
 }
 
 int tls_conn_handshake(struct postern_conn *conn)

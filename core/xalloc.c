@@ -56,6 +56,15 @@ char *xstrndup(const char *str, size_t len)
 	return copy;
 }
 
+char *xvasprintf(const char *fmt, va_list args)
+{
+	char *result;
+
+	if (vasprintf(&result, fmt, args) < 0)
+		out_of_memory(strlen(fmt));
+	return result;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list args;

@@ -47,6 +47,7 @@ HARNESS_FN void harness_teardown(void)
 {
 	conn_registry_free(&H.core.conns);
 	loop_free(&H.core.loop);
+	free(H.core.error_buf);
 }
 
 /* ---- Test clients: plain non-blocking sockets ---------------------------- */

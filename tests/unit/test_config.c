@@ -57,7 +57,7 @@ static char *write_file(const char *name, const char *text)
 
 static struct config *load_ok(const char *path, const char *const *overrides, unsigned count)
 {
-	const char *error = NULL;
+	char *error = NULL;
 	struct config *config = config_load(path, overrides, count, &error);
 
 	ck_assert_msg(config != NULL, "config_load(%s): %s", path, error);
@@ -67,12 +67,12 @@ static struct config *load_ok(const char *path, const char *const *overrides, un
 /* config_load() must fail; returns its error, malloc'ed. */
 static char *load_fail(const char *path, const char *const *overrides, unsigned count)
 {
-	const char *error = NULL;
+	char *error = NULL;
 	struct config *config = config_load(path, overrides, count, &error);
 
 	ck_assert_ptr_null(config);
 	ck_assert_ptr_nonnull(error);
-	return xstrdup(error);
+	return error;
 }
 
 /* ---- a module with a setting of every type ------------------------------ */

@@ -237,6 +237,7 @@ static void core_teardown(void)
 {
 	control_close(&test_core);
 	ck_assert_ptr_null(test_core.control);
+	free(test_core.error_buf);
 }
 
 /* Echoes its arguments: text, one per line, or a JSON array. */
@@ -453,6 +454,7 @@ static void socket_teardown(void)
 	loop_run_once(test_core.loop, 0);
 	conn_registry_free(&test_core.conns);
 	loop_free(&test_core.loop);
+	free(test_core.error_buf);
 	(void)unlink(sock_path);
 	snprintf(dir, sizeof(dir), "%s/run", sock_dir);
 	(void)rmdir(dir);
@@ -607,6 +609,7 @@ START_TEST(socket_replaces_stale_file_and_refuses_live_one)
 	ck_assert_int_eq(control_open(&other, sock_path, &error), -1);
 	ck_assert_msg(strstr(error, "in use") != NULL, "%s", error);
 	control_close(&other);
+	free(other.error_buf);
 	answer = exchange("help help\n", 10);
 	ck_assert_int_eq(strncmp(answer, "OK\nhelp ", 8), 0);
 	free(answer);

@@ -29,6 +29,7 @@ static void teardown(void)
 {
 	event_bus_free(&core.bus);
 	module_free(&core.self);
+	free(core.error_buf);
 }
 
 static void trace_add(const char *word)

@@ -35,7 +35,7 @@ static char conf_path[64];
 
 static void use_config(const char *text)
 {
-	const char *error = NULL;
+	char *error = NULL;
 	FILE *file = fopen(conf_path, "w");
 
 	ck_assert_ptr_nonnull(file);
@@ -74,6 +74,7 @@ static void teardown(void)
 	if (core.loop != NULL)
 		loop_free(&core.loop);
 	config_free(&core.config);
+	free(core.error_buf);
 	unlink(conf_path);
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests for core/str.c and core/json.c. */
+/* Unit tests for core/str.c, core/json.c and core/error.c. */
 #include <stdlib.h>
 #include <string.h>
 #include "../../core/core.h"
@@ -116,6 +116,40 @@ START_TEST(json_top_level_sequence_of_values)
 }
 END_TEST
 
+/* core_error(): the message may quote the one before it, is not cut at
+ * some buffer size, and stays until the next error of the same core. */
+START_TEST(core_error_quotes_previous_and_keeps_length)
+{
+	struct postern_core core = { 0 }, other = { 0 };
+	char path[3000];
+
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	const char *inner = core_error(&core, "bind %s: %s", path, "address in use");
+	const char *theirs = core_error(&other, "another core");
+	const char *outer = core_error(&core, "control socket %s: %s", "/run/ctl", inner);
+
+	size_t want = strlen("control socket /run/ctl: bind ") + strlen(path) +
+		      strlen(": address in use");
+
+	ck_assert_ptr_eq(outer, core.error_buf);
+	ck_assert_uint_eq(strlen(outer), want);
+	ck_assert_int_eq(strncmp(outer, "control socket /run/ctl: bind ppp", 33), 0);
+	ck_assert_str_eq(outer + strlen(outer) - 16, ": address in use");
+	ck_assert_str_eq(theirs, "another core");
+	free(core.error_buf);
+	free(other.error_buf);
+
+	char *storage = NULL;
+
+	ck_assert_str_eq(error_set(&storage, "watching fd %d: %s", 7, "already watched"),
+			 "watching fd 7: already watched");
+	ck_assert_str_eq(error_set(&storage, "again: %s", storage),
+			 "again: watching fd 7: already watched");
+	free(storage);
+}
+END_TEST
+
 Suite *str_json_suite(void)
 {
 	Suite *suite = suite_create("str_json");
@@ -126,6 +160,7 @@ Suite *str_json_suite(void)
 	tcase_add_test(tc, json_escapes_controls_quotes_and_bad_utf8);
 	tcase_add_test(tc, json_writer_places_commas);
 	tcase_add_test(tc, json_top_level_sequence_of_values);
+	tcase_add_test(tc, core_error_quotes_previous_and_keeps_length);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

@@ -97,7 +97,7 @@ static void tls_setup(void)
 	const char *error;
 
 	harness_setup();
-	ck_assert_int_eq(tls_global_init(&error), 0);
+	ck_assert_int_eq(tls_global_init(&H.core, &error), 0);
 	snprintf(T.dir, sizeof(T.dir), "/tmp/postern-tls-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(T.dir));
 	snprintf(T.cert, sizeof(T.cert), "%s/a.crt", T.dir);
