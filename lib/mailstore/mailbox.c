@@ -31,10 +31,16 @@ POSTERN_API int mailstore_open(const struct mailstore_settings *set, const char 
 		*error_r = ms_error("out of memory");
 		return -1;
 	}
-	if (!ms_settings_copy(set, &box->set, error_r) ||
-	    ms_folder_dir(box->set.root, folder, &box->dir, error_r) < 0)
+	if (!ms_settings_copy(set, &box->set, error_r))
 		goto fail;
+	/* own the root before anything can fail: mailstore_close() frees it */
 	box->set.root = strdup(set->root);
+	if (box->set.root == NULL) {
+		*error_r = ms_error("out of memory");
+		goto fail;
+	}
+	if (ms_folder_dir(box->set.root, folder, &box->dir, error_r) < 0)
+		goto fail;
 	box->folder = strdup(ms_folder_is_inbox(folder) ? "INBOX" : folder);
 	box->new_dir = ms_path(box->dir, "new");
 	box->cur_dir = ms_path(box->dir, "cur");
