@@ -166,6 +166,28 @@ static struct mailstore *open_box(const char *folder, unsigned flags)
 	return box;
 }
 
+/* A bad folder name fails cleanly: the caller's settings are untouched
+ * (this used to free the caller's root: a double free under ASan). */
+START_TEST(t_open_bad_folder_name)
+{
+	static const char *const bad[] = { "../escape", ".hidden/..", "a/../../b", "" };
+	struct mailstore_settings set = settings();
+	struct mailstore *box = NULL;
+	const char *error = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		error = NULL;
+		ck_assert_msg(mailstore_open(&set, bad[i], 0, &box, &error) == -1,
+			      "opened folder '%s'", bad[i]);
+		ck_assert_ptr_nonnull(error);
+		ck_assert_ptr_null(box);
+		ck_assert_str_eq(set.root, root);
+	}
+	box = open_box(NULL, MAILSTORE_OPEN_CREATE);
+	mailstore_close(&box);
+}
+END_TEST
+
 static bool matches(const char *re, const char *text)
 {
 	regex_t rx;
@@ -1112,6 +1134,7 @@ static Suite *mailstore_suite(void)
 		int timeout;
 	} cases[] = {
 		{ "deliver", t_deliver_name_and_content, 10 },
+		{ "open_bad_folder", t_open_bad_folder_name, 10 },
 		{ "deliver_fd", t_deliver_from_fd, 10 },
 		{ "deliver_bad", t_deliver_bad_arguments, 10 },
 		{ "deliver_flags", t_deliver_with_flags_into_cur, 10 },
