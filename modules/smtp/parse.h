@@ -124,12 +124,5 @@ int smtp_xtext_encode(const char *in, size_t len, char *out, size_t out_size);
 /* "BDAT 1234 LAST": the chunk size and whether it is the last one. */
 int smtp_parse_bdat(const char *args, uint64_t *size_r, bool *last_r, const char **error_r);
 
-/*
- * Decode base64 (RFC 4648, no line breaks, padding required) as used by
- * SASL responses (RFC 4954 4). `out` holds out_size bytes; a NUL is added
- * after the decoded bytes. Returns the decoded length, or -1 for bad
- * input or when it does not fit.
- */
-int smtp_base64_decode(const char *in, size_t len, unsigned char *out, size_t out_size);
 
 #endif

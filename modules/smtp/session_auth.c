@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <postern/sasl.h>
 #include "smtp_private.h"
 
 enum smtp_auth_mech {
@@ -260,12 +261,12 @@ static void auth_decode(struct smtp_session *session, const char *text, size_t l
 {
 	size_t size = len / 4 * 3 + 1;
 	unsigned char *buf = smtp_alloc(size);
-	int decoded;
+	long decoded;
 
 	if (len == 1 && text[0] == '=')
 		decoded = 0; /* RFC 4954 4: an empty initial response */
 	else
-		decoded = smtp_base64_decode(text, len, buf, size);
+		decoded = postern_base64_decode(text, len, buf, size);
 	if (decoded < 0) {
 		auth_finish(session);
 		smtp_reply(session, "501 5.5.2 Cannot decode the response");

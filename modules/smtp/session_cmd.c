@@ -129,7 +129,7 @@ static bool relay_allowed(const struct smtp_session *session)
 	const struct smtp *smtp = session->smtp;
 
 	return session->auth_user != NULL ||
-	       smtp_cidr_match(smtp->relay_nets, smtp->relay_net_count,
+	       postern_cidr_match(smtp->relay_nets, smtp->relay_net_count,
 			       postern_conn_peer_ip(session->conn));
 }
 

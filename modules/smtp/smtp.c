@@ -150,21 +150,22 @@ const char *smtp_kind_name(enum smtp_kind kind)
 	return "?";
 }
 
-static int parse_networks(struct postern_mod *mod, char **list, struct smtp_cidr **nets_r,
+static int parse_networks(struct postern_mod *mod, char **list, struct postern_cidr **nets_r,
 			  unsigned *count_r, const char **error_r)
 {
 	unsigned count = 0;
 
 	for (char **p = list; p != NULL && *p != NULL; p++)
 		count++;
-	struct smtp_cidr *nets = smtp_alloc(sizeof(*nets) * (count + 1));
+	struct postern_cidr *nets = smtp_alloc(sizeof(*nets) * (count + 1));
 
 	for (unsigned i = 0; i < count; i++) {
-		if (smtp_cidr_parse(list[i], &nets[i]) < 0) {
+		const char *why;
+
+		if (postern_cidr_parse(list[i], &nets[i], &why) < 0) {
 			*error_r = postern_cfg_error(mod, NULL,
-						     "smtp: relay_networks: '%s' is not an "
-						     "address or network (CIDR)",
-						     list[i]);
+						     "smtp: relay_networks: '%s': %s",
+						     list[i], why);
 			free(nets);
 			return -1;
 		}
@@ -183,7 +184,7 @@ static bool list_empty(char **list)
 static int check_settings(struct postern_mod *mod, const struct smtp_settings *set,
 			  const char **error_r)
 {
-	struct smtp_cidr *nets;
+	struct postern_cidr *nets;
 	unsigned count;
 
 	if (parse_networks(mod, set->relay_networks, &nets, &count, error_r) < 0)

@@ -12,7 +12,6 @@
  *   command.c, address.c, params.c   command-line parsers (parse.h)
  *   data_scanner.c  end of DATA, dot-stuffing, line checks (data_scanner.h)
  *   message.c       the message as queued (message.h)
- *   cidr.c          relay_networks (cidr.h)
  *   transport.c     the "transport.smtp" service: jobs, destinations,
  *                   routes (relay_host or MX), per-destination limits
  *   client.c        one outbound SMTP conversation
@@ -30,7 +29,7 @@
 #include "parse.h"
 #include "data_scanner.h"
 #include "message.h"
-#include "cidr.h"
+#include <postern/cidr.h>
 #include "wire.h"
 
 /* ---- util.c ------------------------------------------------------------ */
@@ -124,7 +123,7 @@ struct smtp {
 	struct smtp_settings set;
 	struct postern_tls *tls_server;
 	const struct postern_queue_ops *queue;
-	struct smtp_cidr *relay_nets;
+	struct postern_cidr *relay_nets;
 	unsigned relay_net_count;
 	struct smtp_listener_ctx kinds[SMTP_KIND_COUNT];
 	/* AUTH: NULL pool when no passwd_file is set. */
