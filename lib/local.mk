@@ -42,3 +42,5 @@ TESTS += tests/unit/check_mailstore tests/unit/check_auth
 
 # The proxies' back-end directory and shared proxy machinery (pop3fe, imap4fe).
 include lib/directory/local.mk
+include lib/proxy/local.mk
+include lib/protocol/local.mk
