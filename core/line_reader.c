@@ -64,8 +64,10 @@ void *line_reader_space(struct line_reader *reader, size_t *avail_r)
 	if (buffered >= reader->limit)
 		return NULL;
 	if (reader->buf == NULL) {
-		reader->size = reader->limit < LINE_READER_INITIAL_SIZE ?
-				       reader->limit : LINE_READER_INITIAL_SIZE;
+		size_t initial = reader->next_size > LINE_READER_INITIAL_SIZE ?
+					 reader->next_size : LINE_READER_INITIAL_SIZE;
+
+		reader->size = reader->limit < initial ? reader->limit : initial;
 		reader->buf = xmalloc(reader->size);
 		reader->start = reader->end = 0;
 	}
@@ -223,5 +225,6 @@ void line_reader_trim(struct line_reader *reader)
 		return;
 	free(reader->buf);
 	reader->buf = NULL;
+	reader->next_size = reader->size;
 	reader->size = reader->start = reader->end = reader->scanned = 0;
 }

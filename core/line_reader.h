@@ -24,6 +24,10 @@
 struct line_reader {
 	char *buf;          /* NULL until data arrives, and again when trimmed */
 	size_t size;        /* allocated bytes */
+	/* What to allocate when data arrives again after a trim: the size the
+	 * last buffer grew to, so a busy relay does not regrow from 2 KiB for
+	 * every burst while an idle connection still holds no buffer. */
+	size_t next_size;
 	size_t start, end;  /* unread input is buf[start, end) */
 	size_t limit;       /* most unread bytes buffered */
 	size_t max_line;    /* longest line, without its line end */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include "conn_harness.h"
+#include "line_reader.h"
 
 /* ---- Lines -------------------------------------------------------------- */
 
@@ -1173,6 +1174,34 @@ START_TEST(test_bus_events)
 }
 END_TEST
 
+/* A trimmed reader holds no buffer, and the next one starts at the size
+ * the last grew to (a relay does not regrow from 2 KiB for every burst). */
+START_TEST(test_line_reader_trim_remembers_size)
+{
+	struct line_reader reader;
+	struct postern_line line;
+	char chunk[1000];
+
+	line_reader_init(&reader, 8192, 65536);
+	memset(chunk, 'x', sizeof(chunk));
+	chunk[sizeof(chunk) - 1] = '\n';
+	for (int i = 0; i < 20; i++)
+		ck_assert_uint_eq(line_reader_append(&reader, chunk, sizeof(chunk)), sizeof(chunk));
+	size_t grown = reader.size;
+	ck_assert_uint_ge(grown, 20000);
+	while (line_reader_next(&reader, &line) == POSTERN_READ_LINE)
+		ck_assert_uint_eq(line.len, sizeof(chunk) - 1);
+	line_reader_consume(&reader, 0); /* release the held line */
+	line_reader_trim(&reader);
+	ck_assert_ptr_null(reader.buf);
+	ck_assert_uint_eq(line_reader_append(&reader, "a\n", 2), 2);
+	ck_assert_uint_eq(reader.size, grown);
+	ck_assert_int_eq(line_reader_next(&reader, &line), POSTERN_READ_LINE);
+	ck_assert_str_eq(line.data, "a");
+	line_reader_deinit(&reader);
+}
+END_TEST
+
 Suite *conn_suite(void)
 {
 	Suite *suite = suite_create("conn");
@@ -1181,6 +1210,7 @@ Suite *conn_suite(void)
 	tcase_add_checked_fixture(tc, harness_setup, harness_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_line_ends_and_flags);
+	tcase_add_test(tc, test_line_reader_trim_remembers_size);
 	tcase_add_test(tc, test_line_limit);
 	tcase_add_test(tc, test_line_huge_is_never_buffered);
 	tcase_add_test(tc, test_line_one_byte_reads);
