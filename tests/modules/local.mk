@@ -58,3 +58,18 @@ tests_modules_tm_flags_la_LDFLAGS = $(testmodule_ldflags)
 check_LTLIBRARIES += tests/modules/testecho.la
 tests_modules_testecho_la_SOURCES = tests/modules/testecho.c
 tests_modules_testecho_la_LDFLAGS = $(testmodule_ldflags)
+
+# testsubmit: a line protocol onto the "queue" service, and testtransport:
+# a fake "transport.smtp" (the queue-store module's integration tests).
+check_LTLIBRARIES += tests/modules/testsubmit.la tests/modules/testtransport.la
+tests_modules_testsubmit_la_SOURCES = tests/modules/testsubmit.c
+tests_modules_testsubmit_la_LDFLAGS = $(testmodule_ldflags)
+tests_modules_testtransport_la_SOURCES = tests/modules/testtransport.c
+tests_modules_testtransport_la_LDFLAGS = $(testmodule_ldflags)
+
+# testqueue: the smtp module's stand-in for queue-store (a "queue" service
+# with a failing write, a failing or slow commit), built as queue-store.so
+# in its own directory so that only the tests that ask for it get it.
+check_LTLIBRARIES += tests/modules/testqueue/queue-store.la
+tests_modules_testqueue_queue_store_la_SOURCES = tests/modules/testqueue.c
+tests_modules_testqueue_queue_store_la_LDFLAGS = $(testmodule_ldflags)
