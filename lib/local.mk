@@ -40,7 +40,10 @@ tests_unit_check_auth_LDADD = lib/libpostern-auth.la $(CHECK_LIBS)
 tests_unit_check_auth_LDFLAGS = $(AM_LDFLAGS) -pthread
 TESTS += tests/unit/check_mailstore tests/unit/check_auth
 
+# libtool relinks a library against the ones it uses at install time, so
+# those come first: protocol before proxy.
+include lib/protocol/local.mk
+
 # The proxies' back-end directory and shared proxy machinery (pop3fe, imap4fe).
 include lib/directory/local.mk
 include lib/proxy/local.mk
-include lib/protocol/local.mk
