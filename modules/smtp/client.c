@@ -17,6 +17,7 @@
  * a server without SMTPUTF8 fails permanently (553 5.6.7, RFC 6531 3.4);
  * a message larger than the server's SIZE fails permanently (552 5.3.4).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -439,6 +440,21 @@ static void ehlo_reply(struct smtp_client *client)
 	begin_transaction(client);
 }
 
+/* RFC 6066 3: an address is never sent as a server name (relay_host
+ * "[192.0.2.1]" and address-literal domains reach us as the bare address).
+ * The core uses the name for SNI and for certificate checks alike, so an
+ * address still goes in when the certificate is verified against it. */
+static const char *tls_server_name(const struct smtp_client *client)
+{
+	unsigned char buf[16];
+	const char *host = client->host;
+
+	if (!client->out->smtp->set.outbound_tls_verify &&
+	    (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1))
+		return NULL;
+	return host;
+}
+
 static void starttls_reply(struct smtp_client *client)
 {
 	const char *error;
@@ -452,8 +468,8 @@ static void starttls_reply(struct smtp_client *client)
 	}
 	client->state = CLIENT_TLS;
 	client_timer(client, client->out->smtp->set.outbound_connect_timeout);
-	if (postern_conn_starttls(client->conn, client->out->tls_client,
-				  client->host[0] != '[' ? client->host : NULL, &error) < 0)
+	if (postern_conn_starttls(client->conn, client->out->tls_client, tls_server_name(client),
+				  &error) < 0)
 		client_fail(client, error);
 }
 
