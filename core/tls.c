@@ -13,6 +13,7 @@
  * OpenSSL writes to sockets with write(2), so the process must ignore
  * SIGPIPE (the daemon does) for a peer that vanished mid-write.
  */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -319,6 +320,23 @@ int tls_reload_all(struct postern_core *core, const char **error_r)
 
 /* ---- Connections -------------------------------------------------------- */
 
+/* The name to ask for (SNI) and to verify the certificate against. RFC 6066
+ * forbids an IP address in SNI, so a literal address is only verified,
+ * against the certificate's IP addresses. */
+static int tls_set_peer_name(SSL *ssl, const char *name, bool verify)
+{
+	unsigned char addr[16];
+	bool literal = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+
+	if (!literal && SSL_set_tlsext_host_name(ssl, name) != 1)
+		return -1;
+	if (!verify)
+		return 0;
+	if (literal)
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 ? 0 : -1;
+	return SSL_set1_host(ssl, name) == 1 ? 0 : -1;
+}
+
 int tls_conn_new(struct postern_conn *conn, struct postern_tls *tls, const char *server_name,
 		 const char **error_r)
 {
@@ -333,8 +351,7 @@ int tls_conn_new(struct postern_conn *conn, struct postern_tls *tls, const char 
 	if (conn->outgoing) {
 		SSL_set_connect_state(ssl);
 		if (server_name != NULL &&
-		    (SSL_set_tlsext_host_name(ssl, server_name) != 1 ||
-		     (tls->verify_peer && SSL_set1_host(ssl, server_name) != 1))) {
+		    tls_set_peer_name(ssl, server_name, tls->verify_peer) < 0) {
 			*error_r = tls_error(conn->reg->core, "TLS: server name");
 			SSL_free(ssl);
 			return -1;

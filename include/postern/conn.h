@@ -97,7 +97,8 @@ struct postern_connect_settings {
 	const char *source;       /* numeric local address to bind, or NULL */
 	uint64_t timeout_ms;      /* for the TCP connect and the TLS handshake; 0: 30 s */
 	struct postern_tls *tls;  /* non-NULL: TLS from the start (client side) */
-	const char *tls_server_name; /* SNI and name to verify */
+	const char *tls_server_name; /* SNI and name to verify; an IP literal is
+	                              * verified but not sent as SNI (RFC 6066) */
 	size_t max_line;          /* 0: 8192 */
 };
 

@@ -17,7 +17,6 @@
  * a server without SMTPUTF8 fails permanently (553 5.6.7, RFC 6531 3.4);
  * a message larger than the server's SIZE fails permanently (552 5.3.4).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -444,17 +443,6 @@ static void ehlo_reply(struct smtp_client *client)
  * "[192.0.2.1]" and address-literal domains reach us as the bare address).
  * The core uses the name for SNI and for certificate checks alike, so an
  * address still goes in when the certificate is verified against it. */
-static const char *tls_server_name(const struct smtp_client *client)
-{
-	unsigned char buf[16];
-	const char *host = client->host;
-
-	if (!client->out->smtp->set.outbound_tls_verify &&
-	    (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1))
-		return NULL;
-	return host;
-}
-
 static void starttls_reply(struct smtp_client *client)
 {
 	const char *error;
@@ -468,7 +456,7 @@ static void starttls_reply(struct smtp_client *client)
 	}
 	client->state = CLIENT_TLS;
 	client_timer(client, client->out->smtp->set.outbound_connect_timeout);
-	if (postern_conn_starttls(client->conn, client->out->tls_client, tls_server_name(client),
+	if (postern_conn_starttls(client->conn, client->out->tls_client, client->host,
 				  &error) < 0)
 		client_fail(client, error);
 }
