@@ -20,4 +20,29 @@ TESTS += tests/integration/run
 AM_TESTS_ENVIRONMENT = \
 	top_builddir='$(abs_top_builddir)'; top_srcdir='$(abs_top_srcdir)'; \
 	export top_builddir top_srcdir;
-EXTRA_DIST += tests/integration tests/fuzz/corpus
+# Listed one by one: a directory here would be copied from the build tree
+# when one of that name exists there, build products and all.
+EXTRA_DIST += tests/fuzz/corpus \
+	tests/integration/fakesmtp.py \
+	tests/integration/harness.py \
+	tests/integration/pop3fake.py \
+	tests/integration/pop3fe_util.py \
+	tests/integration/pop3util.py \
+	tests/integration/queue_util.py \
+	tests/integration/run \
+	tests/integration/smtputil.py \
+	tests/integration/test_core.py \
+	tests/integration/test_example.py \
+	tests/integration/test_pop3be.py \
+	tests/integration/test_pop3be_bad.py \
+	tests/integration/test_pop3be_interop.py \
+	tests/integration/test_pop3be_load.py \
+	tests/integration/test_pop3fe.py \
+	tests/integration/test_pop3fe_chaos.py \
+	tests/integration/test_pop3fe_pop3be.py \
+	tests/integration/test_queue.py \
+	tests/integration/test_queue_crash.py \
+	tests/integration/test_queue_dsn.py \
+	tests/integration/test_smtp.py \
+	tests/integration/test_smtp_outbound.py \
+	tests/integration/test_smtp_remote.py

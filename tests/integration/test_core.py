@@ -478,5 +478,21 @@ class Privileges(EchoTestCase):
         self.assertEqual(daemon.ctl("status")[0], 0)
 
 
+
+class Packaging(unittest.TestCase):
+    def test_every_integration_file_is_distributed(self):
+        """tests/local.mk lists the integration files one by one: a new
+        test that is not listed would be missing from the release tarball."""
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(SRCDIR, "tests", "local.mk")) as f:
+            local_mk = f.read()
+        for name in sorted(os.listdir(here)):
+            if name.endswith((".py", ".c")) or name == "run":
+                listed = f"tests/integration/{name}" in local_mk
+                if name.endswith(".c"):  # built from a module's local.mk
+                    continue
+                self.assertTrue(listed, f"tests/integration/{name} is not in EXTRA_DIST")
+
+
 if __name__ == "__main__":
     unittest.main()
