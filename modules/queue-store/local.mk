@@ -5,7 +5,8 @@ queue_store_core_sources = \
 	modules/queue-store/queue_store.h modules/queue-store/util.c \
 	modules/queue-store/crc32c.c modules/queue-store/record.c modules/queue-store/qid.c \
 	modules/queue-store/qfile.c modules/queue-store/qstate.c \
-	modules/queue-store/schedule.c modules/queue-store/rcpt.c modules/queue-store/dsn.c
+	modules/queue-store/schedule.c modules/queue-store/rcpt.c modules/queue-store/dsn.c \
+	modules/queue-store/fanout.c
 modules_queue_store_la_SOURCES = $(queue_store_core_sources) \
 	modules/queue-store/pool.c modules/queue-store/syncer.c modules/queue-store/table.c \
 	modules/queue-store/spool.c modules/queue-store/receive.c \

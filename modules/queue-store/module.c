@@ -57,6 +57,8 @@ static const struct postern_setting_def qs_setting_defs[] = {
 	  "messages in delivery at the same time", 1, 100000 },
 	{ "delivery_threads", POSTERN_SET_UINT, QS_FIELD(delivery_threads), "4",
 	  "threads writing into local mailboxes", 1, 64 },
+	{ "sync_threads", POSTERN_SET_UINT, QS_FIELD(sync_threads), "8",
+	  "threads flushing the files of one commit batch to disk at the same time", 1, 64 },
 	{ "hostname", POSTERN_SET_STRING, QS_FIELD(hostname), NULL,
 	  "Reporting-MTA and the From of notices (default: the system host name)", 0, 0 },
 	{ "bounce_size_limit", POSTERN_SET_SIZE, QS_FIELD(bounce_size_limit), "1M",

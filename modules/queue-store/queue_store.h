@@ -15,6 +15,7 @@
  *   rcpt.c       a recipient's state transitions on a result (pure)
  *   dsn.c        RFC 3464 delivery status notifications (pure)
  *   pool.c       worker threads whose completions run on the event loop
+ *   fanout.c     helper threads that run the fsyncs of one batch in parallel
  *   syncer.c     group commit: fsync, rename and unlink in batches
  *   table.c      the in-memory index of messages, their listed state
  *   spool.c      directories, the queue lock, the scan at start, quarantine
@@ -370,6 +371,18 @@ void qpool_drain(struct qpool *pool);
 void qpool_free(struct qpool **pool);
 unsigned qpool_busy(const struct qpool *pool);
 
+/* ---- fanout.c ----------------------------------------------------------- */
+
+struct qfan;
+/* threads (1..64) counts the caller: threads - 1 helpers are started. */
+int qfan_create(unsigned threads, struct qfan **fan_r, const char **error_r);
+/* Run fn(items[i], ctx) for every item, in parallel, and return when all
+ * are finished. One run at a time. */
+void qfan_run(struct qfan *fan, void (*fn)(void *item, void *ctx), void *const *items,
+	      size_t count, void *ctx);
+/* Stop and join the helpers, free. */
+void qfan_free(struct qfan **fan);
+
 /* ---- syncer.c ----------------------------------------------------------- */
 
 enum qsync_kind {
@@ -481,6 +494,7 @@ struct qs_settings {
 	uint64_t retry_min, retry_max, delay_warning, max_lifetime;
 	uint64_t max_parallel_deliveries;
 	uint64_t delivery_threads;
+	uint64_t sync_threads;
 	char *hostname;
 	uint64_t bounce_size_limit;
 	uint64_t max_message_size;

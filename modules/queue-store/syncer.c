@@ -9,6 +9,9 @@
  * fsync that covers it, and N concurrent commits cost one directory fsync.
  *
  * The batch runs in its own thread: the loop goes on receiving meanwhile.
+ * Its file fsyncs run in parallel on the sync_threads of a fan (fanout.c),
+ * which returns only when all are finished; the renames and the directory
+ * fsync come after that, so the order above is unchanged.
  * A removal unlinks the message file before the directory fsync and its
  * state file after it, so a crash can never leave a message without its
  * state (which would make it look new).
@@ -29,6 +32,9 @@ struct qbatch {
 	struct qjob job;
 	struct qsyncer *syncer;
 	struct qlist ops;
+	struct qfan *fan;
+	struct qsync_op **files;  /* the NEW and STATE ops, for the fan */
+	size_t file_count;
 	int queue_dfd, incoming_dfd;
 	uint64_t run_us;          /* time the worker spent on it */
 };
@@ -36,6 +42,7 @@ struct qbatch {
 struct qsyncer {
 	struct qs *qs;
 	struct qpool *pool;
+	struct qfan *fan;         /* used by the syncer pool's one thread only */
 	struct qlist pending;
 	struct qbatch *inflight;
 	struct postern_timer *kick;
@@ -87,6 +94,8 @@ static void start_writeback(int fd)
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
+/* In a fan thread: only op is touched, and the directory fds are not
+ * closed before the batch is done. */
 static void batch_prepare_new(struct qbatch *batch, struct qsync_op *op)
 {
 	if (op->write_errno != 0)
@@ -133,6 +142,17 @@ static void batch_prepare_state(struct qbatch *batch, struct qsync_op *op)
 		tmp_name(op, name, sizeof(name));
 		(void)unlinkat(batch->incoming_dfd, name, 0);
 	}
+}
+
+static void batch_prepare_file(void *item, void *ctx)
+{
+	struct qsync_op *op = item;
+	struct qbatch *batch = ctx;
+
+	if (op->kind == QSYNC_NEW)
+		batch_prepare_new(batch, op);
+	else
+		batch_prepare_state(batch, op);
 }
 
 static int rename_noreplace(int from_dfd, const char *from, int to_dfd, const char *to)
@@ -222,14 +242,9 @@ static void batch_run(struct qjob *job)
 		else if (op->kind == QSYNC_STATE)
 			batch_write_state(batch, op);
 	}
-	for (struct qlist *item = batch->ops.next; item != &batch->ops; item = item->next) {
-		struct qsync_op *op = QLIST_ENTRY(item, struct qsync_op, link);
-
-		if (op->kind == QSYNC_NEW)
-			batch_prepare_new(batch, op);
-		else if (op->kind == QSYNC_STATE)
-			batch_prepare_state(batch, op);
-	}
+	/* Returns when every file's fsync is finished. */
+	qfan_run(batch->fan, batch_prepare_file, (void *const *)batch->files,
+		 batch->file_count, batch);
 	/* New messages first: a notice is in the queue before the state
 	 * that says it was sent. */
 	for (enum qsync_kind kind = QSYNC_NEW; kind <= QSYNC_REMOVE; kind++) {
@@ -272,6 +287,7 @@ static void batch_done(struct qjob *job)
 			op->done(op, op->ctx);
 		op_free(op);
 	}
+	free(batch->files);
 	free(batch);
 	if (!qlist_empty(&syncer->pending))
 		syncer_start_batch(syncer);
@@ -288,6 +304,7 @@ static void syncer_start_batch(struct qsyncer *syncer)
 	batch->job.run = batch_run;
 	batch->job.done = batch_done;
 	batch->syncer = syncer;
+	batch->fan = syncer->fan;
 	batch->queue_dfd = syncer->qs->queue_dfd;
 	batch->incoming_dfd = syncer->qs->incoming_dfd;
 	qlist_init(&batch->ops);
@@ -298,6 +315,13 @@ static void syncer_start_batch(struct qsyncer *syncer)
 		qlist_add_tail(&batch->ops, item);
 		syncer->ops++;
 		count++;
+	}
+	batch->files = q_calloc(count, sizeof(*batch->files));
+	for (struct qlist *item = batch->ops.next; item != &batch->ops; item = item->next) {
+		struct qsync_op *op = QLIST_ENTRY(item, struct qsync_op, link);
+
+		if (op->kind == QSYNC_NEW || op->kind == QSYNC_STATE)
+			batch->files[batch->file_count++] = op;
 	}
 	if (count > syncer->max_batch)
 		syncer->max_batch = count;
@@ -321,7 +345,13 @@ int qsyncer_create(struct qs *qs, const char **error_r)
 
 	syncer->qs = qs;
 	qlist_init(&syncer->pending);
+	if (qfan_create((unsigned)qs->set.sync_threads, &syncer->fan, error_r) < 0) {
+		free(syncer);
+		return -1;
+	}
+	/* One thread: one batch at a time, so the fan has one user. */
 	if (qpool_create(qs->mod, 1, "syncer", &syncer->pool, error_r) < 0) {
+		qfan_free(&syncer->fan);
 		free(syncer);
 		return -1;
 	}
@@ -368,6 +398,7 @@ void qsyncer_free(struct qs *qs)
 		return;
 	qsyncer_flush(qs);
 	qpool_free(&syncer->pool);
+	qfan_free(&syncer->fan);
 	postern_timer_remove(&syncer->kick);
 	free(syncer);
 	qs->syncer = NULL;

@@ -12,9 +12,11 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue_store.h"
@@ -888,6 +890,95 @@ START_TEST(test_dsn_header_section)
 }
 END_TEST
 
+/* ---- fanout ---- */
+
+struct fan_item {
+	unsigned runs;
+	pthread_t thread;
+};
+
+static void fan_count(void *item, void *ctx)
+{
+	struct fan_item *it = item;
+
+	(void)ctx;
+	it->runs++;
+	it->thread = pthread_self();
+}
+
+START_TEST(test_fan_every_item_once)
+{
+	const unsigned thread_counts[] = { 1, 2, 8 };
+	struct fan_item items[100];
+	void *ptrs[100];
+	const char *error;
+
+	for (size_t t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++) {
+		struct qfan *fan = NULL;
+
+		ck_assert_int_eq(qfan_create(thread_counts[t], &fan, &error), 0);
+		for (size_t count = 0; count <= 100; count += 7) {
+			memset(items, 0, sizeof(items));
+			for (size_t i = 0; i < 100; i++)
+				ptrs[i] = &items[i];
+			qfan_run(fan, fan_count, ptrs, count, NULL);
+			for (size_t i = 0; i < 100; i++)
+				ck_assert_uint_eq(items[i].runs, i < count ? 1 : 0);
+			if (thread_counts[t] == 1) {
+				/* No helpers: everything runs in the caller. */
+				for (size_t i = 0; i < count; i++)
+					ck_assert(pthread_equal(items[i].thread, pthread_self()));
+			}
+		}
+		qfan_free(&fan);
+		ck_assert_ptr_null(fan);
+	}
+}
+END_TEST
+
+struct fan_slow {
+	pthread_mutex_t lock;
+	unsigned active, max_active, finished;
+};
+
+static void fan_sleep(void *item, void *ctx)
+{
+	struct fan_slow *slow = ctx;
+	const struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+	(void)item;
+	pthread_mutex_lock(&slow->lock);
+	if (++slow->active > slow->max_active)
+		slow->max_active = slow->active;
+	pthread_mutex_unlock(&slow->lock);
+	nanosleep(&pause, NULL);
+	pthread_mutex_lock(&slow->lock);
+	slow->active--;
+	slow->finished++;
+	pthread_mutex_unlock(&slow->lock);
+}
+
+/* Items overlap in time, and qfan_run() returns only after the last. */
+START_TEST(test_fan_parallel_and_waits)
+{
+	struct fan_slow slow = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	void *ptrs[4] = { &slow, &slow, &slow, &slow };
+	struct qfan *fan = NULL;
+	const char *error;
+
+	ck_assert_int_eq(qfan_create(4, &fan, &error), 0);
+	for (unsigned round = 1; round <= 3; round++) {
+		qfan_run(fan, fan_sleep, ptrs, 4, &slow);
+		pthread_mutex_lock(&slow.lock);
+		ck_assert_uint_eq(slow.finished, 4 * round);
+		ck_assert_uint_eq(slow.active, 0);
+		pthread_mutex_unlock(&slow.lock);
+	}
+	ck_assert_uint_ge(slow.max_active, 2);
+	qfan_free(&fan);
+}
+END_TEST
+
 /* ---- runner ---- */
 
 static Suite *suite_of(const char *name, const TTest *const *tests)
@@ -921,12 +1012,14 @@ int main(int argc, char **argv)
 					     test_rcpt_admin_and_expiry, test_result_status, NULL };
 	const TTest *const dsn[] = { test_dsn_failure_full, test_dsn_headers_only,
 					    test_dsn_delay, test_dsn_header_section, NULL };
+	const TTest *const fanout[] = { test_fan_every_item_once, test_fan_parallel_and_waits,
+					       NULL };
 	const struct {
 		const char *name;
 		const TTest *const *tests;
 	} suites[] = {
 		{ "crc", crc }, { "record", record }, { "qfile", qfile }, { "qstate", qstate },
-		{ "schedule", schedule }, { "rcpt", rcpt }, { "dsn", dsn },
+		{ "schedule", schedule }, { "rcpt", rcpt }, { "dsn", dsn }, { "fanout", fanout },
 	};
 	SRunner *runner = NULL;
 
