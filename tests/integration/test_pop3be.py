@@ -339,7 +339,7 @@ class Snapshot(Pop3TestCase):
             self.server.deliver(message)
         client = self.server.pop()
         cur = os.path.join(self.server.maildir(), "cur")
-        names = sorted(os.listdir(cur))
+        names = [self._file_holding(cur, message) for message in MESSAGES[:2]]
         # an IMAP client flags message 1 and expunges message 2
         os.rename(os.path.join(cur, names[0]), os.path.join(cur, names[0].split(":")[0] + ":2,F"))
         os.unlink(os.path.join(cur, names[1]))
@@ -355,6 +355,16 @@ class Snapshot(Pop3TestCase):
         self.assertEqual(client.stat()[0], 1)
         self.assertEqual(retr_bytes(client, 1)[0], expected_retr(MESSAGES[2]))
         client.quit()
+
+    @staticmethod
+    def _file_holding(folder, message):
+        """The name of the file in `folder` that holds `message` (file names
+        do not sort in delivery order)."""
+        for name in os.listdir(folder):
+            with open(os.path.join(folder, name), "rb") as f:
+                if f.read().replace(b"\r\n", b"\n") == message.replace(b"\r\n", b"\n"):
+                    return name
+        raise AssertionError(f"no file in {folder} holds {message[:40]!r}")
 
     def test_uidls_stable_across_restart(self):
         for message in MESSAGES:
