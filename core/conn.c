@@ -45,6 +45,9 @@
  * whatever still follows is fed to the TLS handshake and fails it. */
 #define CONN_STARTTLS_DRAIN_MAX (256 * 1024)
 #define CONN_PRINTF_STACK 1024
+/* From this size on, a write to a connection with nothing queued goes
+ * straight to the socket (see conn_write_through). */
+#define CONN_WRITE_THROUGH_MIN 2048
 
 struct postern_mod conn_internal_owner;
 
@@ -136,6 +139,7 @@ static void outbuf_append(struct conn_outbuf *out, const void *data, size_t len)
 	}
 	if (out->size - out->end < len) {
 		size_t size = out->size == 0 ? 1024 : out->size;
+
 
 		while (size - used < len) {
 			assert(size < SIZE_MAX / 2);
@@ -896,11 +900,52 @@ void postern_conn_set_max_line(struct postern_conn *conn, size_t max_line)
 
 /* ---- Writing ------------------------------------------------------------ */
 
+/*
+ * A big write while nothing is queued: hand it to the socket now, and
+ * queue only what the socket does not take. A relay then copies each
+ * chunk once, into the kernel, instead of into our buffer first; small
+ * writes still gather in the buffer so that a reply built from many
+ * pieces leaves in one send. Returns the bytes sent. A hard error is
+ * reported from the loop, never from inside the module's call.
+ */
+static size_t conn_write_through(struct postern_conn *conn, const char *data, size_t len)
+{
+	size_t sent = 0;
+
+	if (len < CONN_WRITE_THROUGH_MIN || outbuf_len(&conn->out) != 0 || conn->write_blocked ||
+	    conn->phase != CONN_PHASE_OPEN || conn->pending_tls != NULL || conn->flush_close ||
+	    conn->hup)
+		return 0;
+	while (sent < len) {
+		ssize_t ret = conn->transport->write(conn, data + sent, len - sent);
+
+		if (ret < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				conn->write_blocked = true;
+				conn_update_io(conn);
+			} else if (errno != EINTR) {
+				conn_fail_later(conn, conn->error);
+				return len;
+			}
+			break;
+		}
+		sent += (size_t)ret;
+	}
+	if (sent > 0)
+		conn->last_activity_ms = postern_now_ms();
+	return sent;
+}
+
 void postern_conn_write(struct postern_conn *conn, const void *data, size_t len)
 {
 	if (conn->closing || len == 0)
 		return;
-	outbuf_append(&conn->out, data, len);
+
+	size_t sent = conn_write_through(conn, data, len);
+
+	if (sent == len)
+		return;
+	outbuf_append(&conn->out, (const char *)data + sent, len - sent);
 
 	size_t size = outbuf_len(&conn->out);
 
