@@ -14,10 +14,10 @@ lib_libpostern_mailstore_la_SOURCES = \
 	lib/mailstore/mailstore_private.h lib/mailstore/util.c lib/mailstore/name.c \
 	lib/mailstore/lock.c lib/mailstore/uidlist.c lib/mailstore/mailbox.c \
 	lib/mailstore/sync.c lib/mailstore/deliver.c lib/mailstore/quota.c \
-	lib/mailstore/folder.c
+	lib/mailstore/folder.c lib/mailstore/dirsync.c
 lib_libpostern_mailstore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(OPENSSL_CFLAGS)
 lib_libpostern_mailstore_la_LIBADD = $(OPENSSL_LIBS)
-lib_libpostern_mailstore_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined
+lib_libpostern_mailstore_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:1 -no-undefined
 
 lib_libpostern_auth_la_SOURCES = \
 	lib/auth/auth_private.h lib/auth/util.c lib/auth/user.c lib/auth/userdb.c \

@@ -61,6 +61,11 @@ struct mailstore_settings {
 	bool no_fsync;
 	mailstore_log_cb *log;      /* may be NULL */
 	void *log_ctx;
+	/* Added in 0.2 (library version-info 1:0:1); a caller built with the
+	 * older, shorter struct gets NULL here. Shares the fsync of new/
+	 * between deliveries into one folder that run at the same time (see
+	 * mailstore_dirsync_new); NULL: each delivery fsyncs on its own. */
+	struct mailstore_dirsync *dirsync;
 };
 
 #define MAILSTORE_SETTINGS_INIT { .struct_size = sizeof(struct mailstore_settings) }
@@ -228,6 +233,22 @@ struct mailstore_delivery {
 POSTERN_API enum mailstore_deliver_result
 mailstore_deliver(const struct mailstore_settings *set, const struct mailstore_delivery *delivery,
 		  char **filename_r, const char **error_r);
+
+/*
+ * Group commit for the directory fsync of deliveries. After linking its
+ * file into new/, a delivery must fsync new/; when threads deliver into
+ * one folder at once, one fsync that starts after all their links covers
+ * them all, so a busy mailbox costs a fraction of a directory fsync per
+ * message. Create one per process (or per delivery pool), put it in
+ * mailstore_settings.dirsync for every delivery; thread-safe. Free it
+ * only when no delivery is running.
+ */
+struct mailstore_dirsync;
+POSTERN_API struct mailstore_dirsync *mailstore_dirsync_new(void);
+POSTERN_API void mailstore_dirsync_free(struct mailstore_dirsync *dirsync);
+/* Directory fsyncs run, and deliveries that needed one, so far. */
+POSTERN_API void mailstore_dirsync_stats(struct mailstore_dirsync *dirsync, uint64_t *fsyncs_r,
+					 uint64_t *deliveries_r);
 
 /*
  * Is a message delivered with this id in the folder's new/ or cur/? Lists

@@ -7,7 +7,9 @@
  *      file, report MAILSTORE_DELIVER_OVER_QUOTA: nothing was delivered);
  *   3. link() it into new/ as <unique>,S=<size>,W=<crlf>[,D=<id>] (link,
  *      not rename, because link never replaces an existing name);
- *   4. fsync new/ so the name survives a crash, then unlink the tmp file;
+ *   4. fsync new/ so the name survives a crash (shared with concurrent
+ *      deliveries to the folder when settings.dirsync is set, dirsync.c),
+ *      then unlink the tmp file;
  *   5. add the message to maildirsize.
  *
  * Only after step 4 is the delivery reported done. A crash before it leaves
@@ -266,7 +268,7 @@ mailstore_deliver(const struct mailstore_settings *set_in, const struct mailstor
 			goto out;
 		}
 	}
-	if (!set.no_fsync && ms_fsync_dir(final_dir, error_r) < 0) {
+	if (!set.no_fsync && ms_dirsync(set.dirsync, final_dir, error_r) < 0) {
 		/* We cannot promise durability: take it back so the sender
 		 * retries, rather than risk losing an acknowledged message. */
 		unlink(final_path);

@@ -16,6 +16,7 @@
 #ifndef LIB_MAILSTORE_PRIVATE_H
 #define LIB_MAILSTORE_PRIVATE_H
 
+#include <stddef.h>
 #include <sys/stat.h>
 #include <postern/mailstore.h>
 
@@ -28,6 +29,8 @@
 /* Files in tmp/ older than this are leftovers of crashed deliveries
  * (the Maildir spec's 36 hours). */
 #define MS_TMP_MAX_AGE_SECS (36 * 3600)
+/* struct mailstore_settings as the first release had it (up to log_ctx). */
+#define MS_SETTINGS_SIZE_0_1 (offsetof(struct mailstore_settings, log_ctx) + sizeof(void *))
 
 /* ---- util.c ---- */
 
@@ -42,6 +45,12 @@ char *ms_path(const char *dir, const char *name);
 char *ms_path3(const char *dir, const char *sub, const char *name);
 /* fsync() a directory so that a link/rename in it is durable. */
 int ms_fsync_dir(const char *dir, const char **error_r);
+/* ---- dirsync.c ---- */
+
+/* fsync `dir` after a link into it, shared with concurrent callers of the
+ * same dirsync (ds NULL: a plain ms_fsync_dir). */
+int ms_dirsync(struct mailstore_dirsync *ds, const char *dir, const char **error_r);
+
 /* mkdir that accepts an existing directory. */
 int ms_mkdir(const char *path, const char **error_r);
 /* Copy settings, filling defaults; false when they are unusable. */

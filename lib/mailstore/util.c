@@ -114,17 +114,21 @@ int ms_mkdir(const char *path, const char **error_r)
 bool ms_settings_copy(const struct mailstore_settings *in, struct mailstore_settings *out,
 		      const char **error_r)
 {
-	if (in == NULL || in->struct_size < sizeof(*in)) {
-		*error_r = ms_error("mailstore settings: struct_size %u, need %zu "
+	/* A caller built against an older header passes a shorter struct:
+	 * the fields it does not know are zero (their defaults). */
+	if (in == NULL || in->struct_size < MS_SETTINGS_SIZE_0_1) {
+		*error_r = ms_error("mailstore settings: struct_size %u, need at least %zu "
 				    "(use MAILSTORE_SETTINGS_INIT)",
-				    in == NULL ? 0 : in->struct_size, sizeof(*in));
+				    in == NULL ? 0 : in->struct_size, MS_SETTINGS_SIZE_0_1);
 		return false;
 	}
 	if (in->root == NULL || in->root[0] == '\0') {
 		*error_r = ms_error("mailstore settings: no Maildir root");
 		return false;
 	}
-	*out = *in;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, in, in->struct_size < sizeof(*out) ? in->struct_size : sizeof(*out));
+	out->struct_size = sizeof(*out);
 	if (out->lock_timeout_secs == 0)
 		out->lock_timeout_secs = MS_DEFAULT_LOCK_TIMEOUT;
 	if (out->lock_stale_secs == 0)

@@ -521,8 +521,11 @@ static int cmd_stats(struct qs *qs, struct postern_control_req *req)
 {
 	struct postern_str *out = postern_control_output(req);
 	struct qsync_stats sync;
+	uint64_t maildir_fsyncs = 0, maildir_deliveries = 0;
 
 	qsyncer_stats(qs, &sync);
+	if (qs->dirsync != NULL)
+		mailstore_dirsync_stats(qs->dirsync, &maildir_fsyncs, &maildir_deliveries);
 	const struct {
 		const char *name;
 		uint64_t value;
@@ -539,6 +542,8 @@ static int cmd_stats(struct qs *qs, struct postern_control_req *req)
 		{ "sync_ops", sync.ops },
 		{ "sync_busy_ms", sync.busy_ms },
 		{ "sync_max_batch", sync.max_batch },
+		{ "maildir_dir_fsyncs", maildir_fsyncs },
+		{ "maildir_deliveries", maildir_deliveries },
 	};
 
 	if (postern_control_json(req)) {

@@ -51,6 +51,7 @@ struct qlocal_job {
 	int fd;
 	uint64_t header_len, body_size, file_size;
 	unsigned lock_timeout_secs, lock_stale_secs;
+	struct mailstore_dirsync *dirsync;
 	struct qlocal_item *items;
 	unsigned count;
 	char *job_error;          /* the message could not be read at all */
@@ -97,6 +98,7 @@ static void local_deliver_one(struct qlocal_job *job, struct qlocal_item *item, 
 	set.quota_messages = item->box.quota_messages;
 	set.lock_timeout_secs = job->lock_timeout_secs;
 	set.lock_stale_secs = job->lock_stale_secs;
+	set.dirsync = job->dirsync;
 	if (item->check_first) {
 		int found = mailstore_delivered(&set, NULL, id, &error);
 
@@ -252,6 +254,7 @@ void local_start(struct qattempt *attempt, const unsigned *indexes, unsigned cou
 	job->file_size = msg->info.file_size;
 	job->lock_timeout_secs = (unsigned)(qs->set.mailbox_lock_timeout / 1000);
 	job->lock_stale_secs = (unsigned)(qs->set.mailbox_lock_stale / 1000);
+	job->dirsync = qs->dirsync;
 	attempt->parts_pending++;
 	qpool_submit(qs->delivery_pool, &job->job);
 }

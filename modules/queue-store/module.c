@@ -187,6 +187,11 @@ static int qs_start(struct postern_mod *mod, const char **error_r)
 {
 	struct qs *qs = postern_mod_data(mod);
 
+	qs->dirsync = mailstore_dirsync_new();
+	if (qs->dirsync == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
 	if (qsyncer_create(qs, error_r) < 0 ||
 	    qpool_create(mod, (unsigned)qs->set.delivery_threads, "delivery", &qs->delivery_pool,
 			 error_r) < 0)
@@ -235,6 +240,8 @@ static void qs_deinit(struct postern_mod *mod)
 	/* Local deliveries under way finish and are recorded; then every
 	 * pending commit and state write is made durable. */
 	qpool_free(&qs->delivery_pool);
+	mailstore_dirsync_free(qs->dirsync);
+	qs->dirsync = NULL;
 	qsyncer_free(qs);
 	receive_free_all(qs);
 	qs_free(qs);

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <postern/mailstore.h>
 #include <postern/queue.h>
 
 /* ---- util.c ------------------------------------------------------------- */
@@ -535,6 +536,8 @@ struct qs {
 	/* pools */
 	struct qsyncer *syncer;
 	struct qpool *delivery_pool;
+	/* Deliveries into one Maildir at once share its directory fsync. */
+	struct mailstore_dirsync *dirsync;
 
 	/* remote.c */
 	const struct postern_transport_ops *transport;

@@ -95,6 +95,10 @@ class LocalDelivery(unittest.TestCase):
         self.assertEqual(stats["delivered"], 120)
         self.assertGreater(stats["sync_max_batch"], 1)
         self.assertLess(stats["sync_batches"], stats["sync_ops"])
+        # every local delivery fsynced new/, alone or with others
+        self.assertEqual(stats["maildir_deliveries"], 120)
+        self.assertGreaterEqual(stats["maildir_dir_fsyncs"], 1)
+        self.assertLessEqual(stats["maildir_dir_fsyncs"], 120)
         self.assertEqual(len(self.server.messages()), 120)
 
     @NEEDS_TESTSUBMIT

@@ -11,6 +11,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1125,6 +1127,73 @@ START_TEST(t_two_processes_deliver_and_sync)
 }
 END_TEST
 
+/* Threads delivering into one folder with a shared dirsync: every message
+ * arrives, and their directory fsyncs are shared (never more than one per
+ * delivery; with this much overlap, fewer). */
+#define DIRSYNC_THREADS 8
+#define DIRSYNC_EACH 40
+
+static void *dirsync_deliverer(void *arg)
+{
+	struct mailstore_settings set = settings();
+	struct mailstore_delivery d = MAILSTORE_DELIVERY_INIT;
+	const char *error = NULL;
+
+	set.dirsync = arg;
+	d.data = "Subject: shared fsync\n\nbody\n";
+	d.size = strlen(d.data);
+	for (int i = 0; i < DIRSYNC_EACH; i++) {
+		if (mailstore_deliver(&set, &d, NULL, &error) != MAILSTORE_DELIVERED)
+			return (void *)error;
+	}
+	return NULL;
+}
+
+START_TEST(t_dirsync_shared_between_threads)
+{
+	struct mailstore_dirsync *ds = mailstore_dirsync_new();
+	pthread_t threads[DIRSYNC_THREADS];
+	uint64_t fsyncs, deliveries;
+
+	ck_assert_ptr_nonnull(ds);
+	deliver(NULL, "Subject: first\n\ncreates the folder\n", NULL);
+	for (int i = 0; i < DIRSYNC_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, dirsync_deliverer, ds), 0);
+	for (int i = 0; i < DIRSYNC_THREADS; i++) {
+		void *error;
+
+		ck_assert_int_eq(pthread_join(threads[i], &error), 0);
+		ck_assert_msg(error == NULL, "deliver: %s", (const char *)error);
+	}
+	ck_assert_uint_eq(count_dir("new"), 1 + DIRSYNC_THREADS * DIRSYNC_EACH);
+	mailstore_dirsync_stats(ds, &fsyncs, &deliveries);
+	ck_assert_uint_eq(deliveries, DIRSYNC_THREADS * DIRSYNC_EACH);
+	ck_assert_uint_ge(fsyncs, 1);
+	ck_assert_uint_le(fsyncs, deliveries);
+	mailstore_dirsync_free(ds);
+}
+END_TEST
+
+/* A caller built against the first header passes the shorter settings
+ * struct: it is accepted and the newer fields read as unset. */
+START_TEST(t_settings_from_older_caller)
+{
+	struct mailstore_settings set = settings();
+	struct mailstore_delivery d = MAILSTORE_DELIVERY_INIT;
+	const char *error = NULL;
+
+	set.dirsync = (struct mailstore_dirsync *)&set;  /* must not be read */
+	set.struct_size = offsetof(struct mailstore_settings, dirsync);
+	d.data = "Subject: old caller\n\nbody\n";
+	d.size = strlen(d.data);
+	ck_assert_msg(mailstore_deliver(&set, &d, NULL, &error) == MAILSTORE_DELIVERED,
+		      "deliver: %s", error);
+	set.struct_size = offsetof(struct mailstore_settings, log);
+	ck_assert_int_eq(mailstore_deliver(&set, &d, NULL, &error), MAILSTORE_DELIVER_FAILED);
+	ck_assert_ptr_nonnull(strstr(error, "struct_size"));
+}
+END_TEST
+
 static Suite *mailstore_suite(void)
 {
 	Suite *s = suite_create("mailstore");
@@ -1155,6 +1224,8 @@ static Suite *mailstore_suite(void)
 		{ "folders", t_folders, 10 },
 		{ "scan_100000", t_scan_100000_reads_no_body, 600 },
 		{ "concurrency", t_two_processes_deliver_and_sync, 300 },
+		{ "dirsync", t_dirsync_shared_between_threads, 60 },
+		{ "settings_older_caller", t_settings_from_older_caller, 10 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
