@@ -795,7 +795,7 @@ static void conn_deliver_input(struct postern_conn *conn, bool input)
 		if (postern_log_enabled(POSTERN_LOG_DEBUG))
 			postern_conn_log(conn, POSTERN_LOG_DEBUG, "peer closed");
 		conn_dispatch(conn, POSTERN_CONN_EOF);
-		if (!conn->closing && !conn->flush_close)
+		if (!conn->closing && !conn->flush_close && !conn->finish_later)
 			conn_close_internal(conn, "peer closed");
 	}
 }
@@ -875,6 +875,20 @@ void postern_conn_consume(struct postern_conn *conn, size_t len)
 	conn_input_taken(conn);
 }
 
+void postern_conn_finish_later(struct postern_conn *conn)
+{
+	if (!conn->closing)
+		conn->finish_later = true;
+}
+
+void postern_conn_shutdown_write(struct postern_conn *conn)
+{
+	if (conn->closing || conn->shutdown_write)
+		return;
+	conn->shutdown_write = true;
+	conn_queue_work(conn, CONN_WORK_FLUSH);
+}
+
 void postern_conn_pause_input(struct postern_conn *conn, bool paused)
 {
 	if (conn->closing || conn->paused_user == paused)
@@ -938,7 +952,8 @@ static size_t conn_write_through(struct postern_conn *conn, const char *data, si
 
 void postern_conn_write(struct postern_conn *conn, const void *data, size_t len)
 {
-	if (conn->closing || len == 0)
+	/* After shutdown_write() our side is over: nothing more may follow. */
+	if (conn->closing || conn->shutdown_write || len == 0)
 		return;
 
 	size_t sent = conn_write_through(conn, data, len);
@@ -1011,6 +1026,15 @@ void postern_conn_set_output_limit(struct postern_conn *conn, size_t high_water)
 static void conn_starttls_begin(struct postern_conn *conn);
 static void conn_close_graceful(struct postern_conn *conn);
 
+/* Everything queued is sent: end our direction (TLS close_notify, FIN). */
+static void conn_end_write(struct postern_conn *conn)
+{
+	conn->write_shut = true;
+	tls_conn_close_notify(conn);
+	if (shutdown(conn->fd, SHUT_WR) < 0 && errno != ENOTCONN && postern_log_enabled(POSTERN_LOG_DEBUG))
+		postern_conn_log(conn, POSTERN_LOG_DEBUG, "shutdown: %s", strerror(errno));
+}
+
 /* Send what may be sent now. */
 static void conn_flush(struct postern_conn *conn)
 {
@@ -1059,6 +1083,8 @@ static void conn_flush(struct postern_conn *conn)
 		conn_close_graceful(conn);
 		return;
 	}
+	if (conn->shutdown_write && !conn->write_shut && outbuf_len(&conn->out) == 0)
+		conn_end_write(conn);
 	conn_update_io(conn);
 }
 

@@ -117,6 +117,9 @@ struct postern_conn {
 	bool opened;               /* OPEN was delivered (and core.conn.opened sent) */
 	bool closing;
 	bool flush_close;          /* close_after_flush() */
+	bool finish_later;         /* finish_later(): EOF does not close */
+	bool shutdown_write;       /* shutdown_write(): end our side once flushed */
+	bool write_shut;           /* ... and it is ended */
 	bool drained_armed;        /* output was at or above low water */
 	bool tls_read_wants_write, tls_write_wants_read;
 	bool hs_want_write;        /* handshake waits for writability (else readability) */
@@ -226,5 +229,7 @@ int tls_conn_new(struct postern_conn *conn, struct postern_tls *tls, const char 
 int tls_conn_handshake(struct postern_conn *conn);
 /* Free the SSL; with `notify`, send a close_notify first (best effort). */
 void tls_conn_free(struct postern_conn *conn, bool notify);
+/* One non-blocking attempt at sending close_notify (our side ends). */
+void tls_conn_close_notify(struct postern_conn *conn);
 
 #endif

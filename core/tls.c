@@ -429,6 +429,17 @@ int tls_conn_handshake(struct postern_conn *conn)
 	}
 }
 
+void tls_conn_close_notify(struct postern_conn *conn)
+{
+	struct conn_tls *ctls = conn->tls;
+
+	if (ctls == NULL || !ctls->established || ctls->failed)
+		return;
+	ERR_clear_error();
+	(void)SSL_shutdown(ctls->ssl);
+	ERR_clear_error();
+}
+
 void tls_conn_free(struct postern_conn *conn, bool notify)
 {
 	struct conn_tls *ctls = conn->tls;

@@ -39,8 +39,10 @@ enum postern_conn_event {
 	POSTERN_CONN_TLS_READY,
 	/* The peer closed its side. Input that was buffered before has been
 	 * offered with INPUT first. Unless the callback closes the connection
-	 * (or calls postern_conn_close_after_flush()), the core closes it when
-	 * the callback returns. */
+	 * (or calls postern_conn_close_after_flush() or, since ABI 1.1,
+	 * postern_conn_finish_later()), the core closes it when the callback
+	 * returns. Not reported while input is paused: a module that pauses
+	 * until its pending work is done sees the EOF after it. */
 	POSTERN_CONN_EOF,
 	/* The idle timeout passed. If the callback neither closes nor resets
 	 * the timeout, the core closes the connection when it returns. */
@@ -183,6 +185,24 @@ POSTERN_API void postern_conn_close(struct postern_conn *conn, const char *reaso
  * close. For "221 Bye" and "-ERR ... " before hanging up. */
 POSTERN_API void postern_conn_close_after_flush(struct postern_conn *conn, const char *reason);
 POSTERN_API bool postern_conn_is_closing(const struct postern_conn *conn);
+
+/*
+ * Half-closed peers (ABI 1.1). A client may send its last commands and
+ * shut down its sending side while it still reads the answers.
+ *
+ * postern_conn_finish_later(): called from the EOF callback, keeps the
+ * connection open although the peer's side has ended, because answers are
+ * still to come (an authentication or a back-end's reply in progress). No
+ * more INPUT or EOF follows; the idle timeout still applies; the module
+ * closes the connection itself (usually with close_after_flush()).
+ *
+ * postern_conn_shutdown_write(): send what is queued, then end our side
+ * (over TLS a close_notify, then a TCP FIN); the peer's data is still read
+ * and reported. Writes after it are dropped. A proxy passes a client's
+ * half-close on to the back-end this way.
+ */
+POSTERN_API void postern_conn_finish_later(struct postern_conn *conn);
+POSTERN_API void postern_conn_shutdown_write(struct postern_conn *conn);
 
 /* ---- Timeouts ---------------------------------------------------------- */
 

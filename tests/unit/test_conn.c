@@ -206,6 +206,76 @@ START_TEST(test_eof_reply_then_close)
 }
 END_TEST
 
+/* ---- Half-closed peers (ABI 1.1) ----------------------------------------- */
+
+/* The answer is not ready at EOF (think: an authentication in progress):
+ * finish_later keeps the connection, a timer answers and closes. */
+static void late_answer_cb(struct postern_timer *timer, void *ctx)
+{
+	struct rec *r = ctx;
+
+	postern_conn_printf(r->conn, "late answer to %u lines\r\n", r->nlines);
+	postern_conn_close_after_flush(r->conn, "answered");
+}
+
+static void eof_finish_later(struct rec *r, enum postern_conn_event event)
+{
+	if (event == POSTERN_CONN_EOF) {
+		postern_conn_finish_later(r->conn);
+		r->user = postern_timer_add(&H.mod, 30, false, late_answer_cb, r);
+	}
+}
+
+START_TEST(test_finish_later_answers_after_eof)
+{
+	struct server srv = { .n = 0, .on_event = eof_finish_later };
+
+	server_listen(&srv, NULL);
+	struct client *c = server_client(&srv);
+	struct rec *r = &srv.recs[0];
+
+	client_send_str(c, "one\r\ntwo\r\n");
+	ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+	WAIT_FOR(c->eof, 2000);
+	ck_assert_str_eq(c->buf, "late answer to 2 lines\r\n");
+	WAIT_FOR(r->counts[POSTERN_CONN_CLOSED] == 1, 2000);
+	ck_assert_uint_eq(r->counts[POSTERN_CONN_EOF], 1);
+	ck_assert_uint_eq(r->counts[POSTERN_CONN_INPUT] >= 1, 1);
+	postern_timer_remove((struct postern_timer **)&r->user);
+	client_free(c);
+}
+END_TEST
+
+/* shutdown_write: what was queued arrives, then EOF; the peer may still
+ * send, and what it sends is reported. */
+static void open_bye_shutdown(struct rec *r, enum postern_conn_event event)
+{
+	if (event == POSTERN_CONN_OPEN) {
+		postern_conn_write(r->conn, "bye\r\n", 5);
+		postern_conn_shutdown_write(r->conn);
+		postern_conn_write(r->conn, "dropped\r\n", 9);
+	}
+}
+
+START_TEST(test_shutdown_write_keeps_reading)
+{
+	struct server srv = { .n = 0, .on_event = open_bye_shutdown };
+
+	server_listen(&srv, NULL);
+	struct client *c = server_client(&srv);
+	struct rec *r = &srv.recs[0];
+
+	WAIT_FOR(c->eof, 2000);
+	ck_assert_str_eq(c->buf, "bye\r\n");
+	client_send_str(c, "still here\r\n");
+	WAIT_FOR(r->nlines == 1, 2000);
+	assert_line(r, 0, "still here", 10, POSTERN_LINE_CRLF);
+	ck_assert_uint_eq(r->counts[POSTERN_CONN_CLOSED], 0);
+	client_free(c);
+	WAIT_FOR(r->counts[POSTERN_CONN_CLOSED] == 1, 2000);
+}
+END_TEST
+
 /* ---- Pausing ------------------------------------------------------------ */
 
 static void pause_on_line(struct rec *r, const struct postern_line *line)
@@ -1262,6 +1332,8 @@ Suite *conn_suite(void)
 	tcase_add_test(tc, test_eof_reply_then_close);
 	tcase_add_test(tc, test_pause_resume_keeps_input_and_eof);
 	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_finish_later_answers_after_eof);
+	tcase_add_test(tc, test_shutdown_write_keeps_reading);
 	tcase_add_test(tc, test_big_write_goes_through_in_order);
 	tcase_add_test(tc, test_output_limit_setting);
 	tcase_add_test(tc, test_close_inside_callback);
