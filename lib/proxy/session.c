@@ -100,6 +100,23 @@ void proxy_session_set_state(struct postern_proxy_session *s, const char *state)
 		postern_conn_set_state(s->client, state);
 }
 
+/*
+ * While a login is decided (password check, back-end connect and login)
+ * the client's input is not read: what it pipelined stays buffered for
+ * the back-end, and a half-close (EOF) is only seen once the relay runs,
+ * where it can be passed on instead of ending the session with the
+ * answers still to come.
+ */
+static void session_hold_client_input(struct postern_proxy_session *s)
+{
+	bool hold = s->phase == PROXY_PHASE_AUTH || s->phase == PROXY_PHASE_AUTH_DELAY ||
+		    s->phase == PROXY_PHASE_BACKEND;
+
+	if (s->client != NULL && (hold || s->phase == PROXY_PHASE_PRELOGIN ||
+				  s->phase == PROXY_PHASE_RELAY))
+		postern_conn_pause_input(s->client, hold);
+}
+
 void proxy_session_set_phase(struct postern_proxy_session *s, enum proxy_phase phase)
 {
 	struct postern_proxy *proxy = s->proxy;
@@ -112,6 +129,7 @@ void proxy_session_set_phase(struct postern_proxy_session *s, enum proxy_phase p
 		proxy->relaying++;
 	s->phase = phase;
 	proxy_relay_watchdog_update(proxy);
+	session_hold_client_input(s);
 }
 
 /* ---- Lines before login ------------------------------------------------------- */
@@ -367,8 +385,15 @@ void proxy_client_event(struct postern_conn *conn, enum postern_conn_event event
 		session_read_lines(s);
 		break;
 	case POSTERN_CONN_EOF:
-		/* The core closes the client when we return; in the relay,
-		 * CLOSED hands the back-end what is left (QUIT). */
+		/* In the relay, a half-close: the client has sent its last
+		 * commands and still reads. Keep its connection, pass the
+		 * half-close on after those commands; the back-end answers
+		 * and closes, and that closes the client (relay.c). Before
+		 * the relay the core closes the client when we return. */
+		if (s->phase == PROXY_PHASE_RELAY && s->leg != NULL) {
+			postern_conn_finish_later(s->client);
+			postern_conn_shutdown_write(s->leg->conn);
+		}
 		break;
 	case POSTERN_CONN_TIMEOUT:
 		session_client_timeout(s);

@@ -57,6 +57,41 @@ class Sessions(Pop3feCase):
         self.assertTrue(client.at_eof())
         self.assert_released()
 
+    def test_half_close_after_pipelined_commands(self):
+        """A client that sends everything and shuts down its side, as
+        `printf ... | nc` does, still gets every answer."""
+        client = self.raw()
+        client.send("USER alice@example.test\r\nPASS alice\r\nSTAT\r\nQUIT\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(client.line(), "+OK")
+        self.assertEqual(client.line(), "+OK Logged in.")
+        self.assertTrue(client.line().startswith("+OK 3 "))
+        self.assertEqual(client.line(), "+OK bye")
+        self.assertTrue(client.at_eof())
+        self.assert_released()
+
+    def test_half_close_without_quit(self):
+        """The half-close is passed on: the back-end answers what came
+        before it and ends the session itself (no QUIT: no UPDATE)."""
+        client = self.raw()
+        client.send("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABhbGljZQ==\r\nSTAT\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(client.line(), "+OK Logged in.")
+        self.assertTrue(client.line().startswith("+OK 3 "))
+        self.assertTrue(client.at_eof())
+        self.assert_released()
+
+    def test_half_close_after_wrong_password(self):
+        client = self.raw()
+        client.send("USER alice@example.test\r\nPASS wrong\r\nSTAT\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(client.line(), "+OK")
+        self.assertTrue(client.line().startswith("-ERR [AUTH]"))
+        self.assertTrue(client.line().startswith("-ERR"))
+        self.assertTrue(client.at_eof())
+        self.assertEqual(self.be.xclients, [])   # no back-end login
+        self.assert_released()
+
     def test_auth_plain(self):
         import base64
         token = base64.b64encode(b"\0alice@example.test\0alice").decode()

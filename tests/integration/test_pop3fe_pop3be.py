@@ -6,6 +6,7 @@ QUIT (the back-end deletes nothing)."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -146,6 +147,20 @@ class RealBackend(Pop3feCase):
         before = self.backends()["be1"]["total_sessions"]
         self.login("alice@example.test", "alice").quit()
         self.assertEqual(self.backends()["be1"]["total_sessions"], before + 1)
+
+    def test_half_close_after_dele_deletes_nothing(self):
+        """A client that half-closes after DELE without QUIT: pop3be gets
+        the half-close, answers, and deletes nothing (no UPDATE state)."""
+        client = self.raw()
+        client.send("USER alice@example.test\r\nPASS alice\r\nDELE 1\r\nSTAT\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(client.line(), "+OK")
+        self.assertTrue(client.line().startswith("+OK"))     # logged in
+        self.assertTrue(client.line().startswith("+OK"))     # DELE 1
+        self.assertTrue(client.line().startswith("+OK 2 "))  # STAT
+        self.assertTrue(client.at_eof())
+        self.assert_released()
+        self.assertEqual(self.be.message_count(), 3)
 
     def test_frontend_killed_after_dele(self):
         client = self.raw()
