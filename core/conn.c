@@ -661,7 +661,15 @@ static bool conn_input_wanted(const struct postern_conn *conn)
 	       !conn->eof_seen && !conn->flush_close;
 }
 
-void conn_update_io(struct postern_conn *conn)
+/*
+ * Register what the connection waits for. Read interest is dropped
+ * lazily: a connection pauses its input for a moment on almost every
+ * command (the answer is being produced), and usually nothing arrives
+ * meanwhile; keeping EPOLLIN saves two epoll_ctl() calls per command. If
+ * input does arrive while it is not wanted, conn_io_cb drops the interest
+ * then (exact).
+ */
+static void conn_apply_io(struct postern_conn *conn, bool exact)
 {
 	unsigned events = 0;
 
@@ -688,10 +696,17 @@ void conn_update_io(struct postern_conn *conn)
 			events |= conn->tls_write_wants_read ? POSTERN_IO_READ : POSTERN_IO_WRITE;
 		break;
 	}
+	if (!exact && conn->phase == CONN_PHASE_OPEN && conn->io_events == (events | POSTERN_IO_READ))
+		return;
 	if (events != conn->io_events) {
 		postern_io_set_events(conn->io, events);
 		conn->io_events = events;
 	}
+}
+
+void conn_update_io(struct postern_conn *conn)
+{
+	conn_apply_io(conn, false);
 }
 
 /* Epoll reports an error or hang-up we did not ask about. */
@@ -771,9 +786,16 @@ static void conn_io_cb(struct postern_io *io, int fd, unsigned events, void *ctx
 		handled = true;
 		conn_read(conn, false);
 	}
-	if (!handled && !conn->closing && (events & POSTERN_IO_READ) != 0 &&
-	    (registered & POSTERN_IO_READ) == 0)
-		conn_hangup(conn);
+	if (!handled && !conn->closing && (events & POSTERN_IO_READ) != 0) {
+		if ((registered & POSTERN_IO_READ) == 0) {
+			conn_hangup(conn);
+		} else {
+			/* Readable while input is not wanted: the read interest
+			 * left in place by conn_apply_io goes now. */
+			conn_apply_io(conn, true);
+			return;
+		}
+	}
 	if (!conn->closing)
 		conn_update_io(conn);
 }

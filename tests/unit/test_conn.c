@@ -320,6 +320,40 @@ START_TEST(test_pause_resume_keeps_input_and_eof)
 }
 END_TEST
 
+/* Pausing keeps the read interest until input actually arrives (no
+ * epoll_ctl per command); input while paused drops it and stays
+ * buffered in the socket; resuming reads it. */
+static void pause_on_first_line(struct rec *r, const struct postern_line *line)
+{
+	if (r->nlines == 1)
+		postern_conn_pause_input(r->conn, true);
+}
+
+START_TEST(test_pause_drops_read_interest_lazily)
+{
+	struct server srv = { .n = 0, .on_line = pause_on_first_line };
+
+	server_listen(&srv, NULL);
+	struct client *c = server_client(&srv);
+	struct rec *r = &srv.recs[0];
+
+	client_send_str(c, "first\r\n");
+	WAIT_FOR(r->nlines == 1, 2000);
+	pump_for(20);
+	ck_assert(r->conn->paused_user);
+	ck_assert_uint_ne(r->conn->io_events & POSTERN_IO_READ, 0);
+	client_send_str(c, "second\r\n");
+	pump_for(50);
+	ck_assert_uint_eq(r->nlines, 1);
+	ck_assert_uint_eq(r->conn->io_events & POSTERN_IO_READ, 0);
+	postern_conn_pause_input(r->conn, false);
+	WAIT_FOR(r->nlines == 2, 2000);
+	assert_line(r, 1, "second", 6, POSTERN_LINE_CRLF);
+	ck_assert_uint_ne(r->conn->io_events & POSTERN_IO_READ, 0);
+	client_free(c);
+}
+END_TEST
+
 /* ---- Back-pressure ------------------------------------------------------ */
 
 #define FLOOD_SIZE (1024 * 1024)
@@ -1332,6 +1366,7 @@ Suite *conn_suite(void)
 	tcase_add_test(tc, test_eof_reply_then_close);
 	tcase_add_test(tc, test_pause_resume_keeps_input_and_eof);
 	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_pause_drops_read_interest_lazily);
 	tcase_add_test(tc, test_finish_later_answers_after_eof);
 	tcase_add_test(tc, test_shutdown_write_keeps_reading);
 	tcase_add_test(tc, test_big_write_goes_through_in_order);
