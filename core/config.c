@@ -46,6 +46,9 @@ const struct postern_setting_def core_setting_defs[] = {
 	  "connections at once, all listeners together; 0 for no limit", 0, 0 },
 	{ "shutdown_timeout", POSTERN_SET_DURATION, CORE_FIELD(shutdown_timeout_ms), "\"30s\"",
 	  "graceful shutdown deadline; then open connections are closed", 0, 0 },
+	{ "busy_poll_us", POSTERN_SET_UINT, CORE_FIELD(busy_poll_us), "0",
+	  "microseconds to keep polling for I/O before the loop sleeps (dedicated "
+	  "front-end hosts; 0: off)", 0, 10000 },
 	POSTERN_SETTING_END
 };
 

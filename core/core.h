@@ -45,6 +45,7 @@ struct core_settings {
 	char *syslog_facility;  /* "mail" */
 	uint64_t max_connections;    /* process-wide, all listeners; 0 = no limit */
 	uint64_t shutdown_timeout_ms; /* graceful shutdown deadline */
+	uint64_t busy_poll_us;  /* poll this long before the loop sleeps; 0 = off */
 };
 
 /* The daemon: one per process, created by main() and passed everywhere. */
@@ -118,6 +119,8 @@ void loop_free(struct loop **loop);
 /* Wait up to max_wait_ms (-1: until the next timer) for I/O, run the
  * callbacks and the due timers, then the end-of-iteration hooks. */
 void loop_run_once(struct loop *loop, int max_wait_ms);
+/* Before sleeping, poll for I/O for up to `usecs` (0: sleep at once). */
+void loop_set_busy_poll(struct loop *loop, uint64_t usecs);
 /* Called at the end of every iteration (conn.c frees closed connections here). */
 void loop_set_iteration_hook(struct loop *loop, void (*hook)(void *ctx), void *ctx);
 /* Timers and watchers with an owner; owner NULL or core->self for the core. */

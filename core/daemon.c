@@ -124,6 +124,7 @@ static int daemon_prepare(struct daemon *daemon, bool foreground, const char **e
 		return -1;
 
 	core->loop = loop_new();
+	loop_set_busy_poll(core->loop, core->settings.busy_poll_us);
 	core->self = module_core_new(core);
 	core->bus = event_bus_new(core);
 	core->conns = conn_registry_new(core);
@@ -436,6 +437,7 @@ int daemon_reload(struct postern_core *core, const char **error_r)
 	keep_restart_only_settings(&settings, &core->settings);
 	config_core_settings_free(&core->settings);
 	core->settings = settings;
+	loop_set_busy_poll(core->loop, core->settings.busy_poll_us);
 	config_free(&core->config);
 	core->config = config;
 	core->generation++;

@@ -3,9 +3,11 @@
  * callbacks, many timers at once, fd watchers, owners and the hook.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "../../core/core.h"
 #include "suites.h"
@@ -290,6 +292,62 @@ static void io_rec_cb(struct postern_io *io, int fd, unsigned events, void *ctx)
 		postern_io_remove(&r->io);
 }
 
+/* Busy polling: I/O that comes while the loop polls is dispatched, an
+ * idle loop still sleeps until its timer, and the timer is not late by
+ * the poll. */
+static void *write_later(void *arg)
+{
+	int fd = *(int *)arg;
+
+	usleep(500);
+	(void)!write(fd, "z", 1);
+	return NULL;
+}
+
+START_TEST(test_busy_poll)
+{
+	struct loop *loop = loop_new();
+	struct io_rec rd = { .reads = 0 };
+	const char *error = NULL;
+	int fds[2];
+	pthread_t writer;
+
+	ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+	rd.io = loop_io_add(loop, NULL, fds[0], POSTERN_IO_READ, io_rec_cb, &rd, &error);
+	ck_assert_ptr_nonnull(rd.io);
+	loop_set_busy_poll(loop, 5000);
+
+	ck_assert_int_eq(pthread_create(&writer, NULL, write_later, &fds[1]), 0);
+	loop_run_once(loop, 1000);
+	pthread_join(writer, NULL);
+	ck_assert_uint_eq(rd.reads, 1);
+	ck_assert_int_eq(rd.buf[0], 'z');
+
+	/* Nothing comes: the loop polls its 5 ms before it gives up. */
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	loop_run_once(loop, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_ge((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000,
+			 5000);
+
+	unsigned fired = 0;
+	struct postern_timer *timer = loop_timer_add(loop, NULL, 30, false, count_cb, &fired);
+	uint64_t start = postern_now_ms();
+
+	while (fired == 0)
+		loop_run_once(loop, -1);
+	ck_assert_uint_ge(postern_now_ms() - start, 30);
+	ck_assert_uint_lt(postern_now_ms() - start, 30 + 100);
+	postern_timer_remove(&timer);
+	postern_io_remove(&rd.io);
+	close(fds[0]);
+	close(fds[1]);
+	loop_free(&loop);
+}
+END_TEST
+
 START_TEST(test_io_watcher)
 {
 	struct loop *loop = loop_new();
@@ -456,6 +514,7 @@ Suite *loop_suite(void)
 	tcase_add_test(tc, test_io_remove_other_in_batch);
 	tcase_add_test(tc, test_release_owner_and_hook);
 	tcase_add_test(tc, test_clock);
+	tcase_add_test(tc, test_busy_poll);
 	suite_add_tcase(suite, tc);
 	return suite;
 }
