@@ -2,7 +2,8 @@
 check_PROGRAMS += tests/unit/check_core
 tests_unit_check_core_SOURCES = tests/unit/check_core.c tests/unit/suites.h \
 	tests/unit/test_str_json.c tests/unit/test_config.c tests/unit/test_log.c \
-	tests/unit/test_loop.c tests/unit/conn_harness.h tests/unit/test_conn.c tests/unit/test_tls.c \
+	tests/unit/test_loop.c tests/unit/conn_harness.h tests/unit/check_main.h \
+	tests/unit/test_conn.c tests/unit/test_tls.c \
 	tests/unit/test_event_bus.c tests/unit/test_module_loader.c tests/unit/test_control.c
 tests_unit_check_core_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core
 tests_unit_check_core_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS) $(OPENSSL_CFLAGS) \

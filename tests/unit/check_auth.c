@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <check.h>
+#include "check_main.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -946,12 +947,5 @@ static Suite *auth_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *runner = srunner_create(auth_suite());
-	int failed;
-
-	/* fork mode unless CK_FORK=no says otherwise (for a debugger) */
-	srunner_run(runner, NULL, argc > 1 ? argv[1] : NULL, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(srunner_create(auth_suite()), argc > 1 ? argv[1] : NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "check_main.h"
 #include "suites.h"
 
 static const struct {
@@ -41,9 +42,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "no suite named %s\n", argc > 1 ? argv[1] : "");
 		return EXIT_FAILURE;
 	}
-	srunner_set_fork_status(runner, CK_FORK);
-	srunner_run_all(runner, CK_NORMAL);
-	int failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(runner, NULL);
 }

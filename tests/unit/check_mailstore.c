@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <check.h>
+#include "check_main.h"
 #include <pthread.h>
 #include <stddef.h>
 #include <dirent.h>
@@ -1243,12 +1244,5 @@ static Suite *mailstore_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *runner = srunner_create(mailstore_suite());
-	int failed;
-
-	/* fork mode unless CK_FORK=no says otherwise (for a debugger) */
-	srunner_run(runner, NULL, argc > 1 ? argv[1] : NULL, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(srunner_create(mailstore_suite()), argc > 1 ? argv[1] : NULL);
 }

@@ -5,6 +5,7 @@
  * Fork mode: one crashing test cannot hide the others.
  */
 #include <check.h>
+#include "check_main.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -621,13 +622,5 @@ static Suite *pop3be_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr = srunner_create(pop3be_suite());
-	int failed;
-
-	if (argc > 1)
-		setenv("CK_RUN_CASE", argv[1], 1);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(srunner_create(pop3be_suite()), argc > 1 ? argv[1] : NULL);
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,12 +248,5 @@ static Suite *pop3fe_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *runner = srunner_create(pop3fe_suite());
-	int failed;
-
-	srunner_set_fork_status(runner, CK_FORK);
-	srunner_run(runner, NULL, argc > 1 ? argv[1] : NULL, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(srunner_create(pop3fe_suite()), argc > 1 ? argv[1] : NULL);
 }

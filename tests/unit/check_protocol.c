@@ -2,6 +2,7 @@
  * Unit tests for libpostern-protocol: network lists, base64, SASL PLAIN.
  */
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -157,8 +158,6 @@ int main(void)
 {
 	Suite *suite = suite_create("protocol");
 	TCase *tc = tcase_create("core");
-	SRunner *runner;
-	int failed;
 
 	tcase_add_test(tc, cidr_parses_networks_and_hosts);
 	tcase_add_test(tc, cidr_refuses_junk);
@@ -168,10 +167,5 @@ int main(void)
 	tcase_add_test(tc, sasl_plain_decodes);
 	tcase_add_test(tc, sasl_plain_refuses_malformed);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_set_fork_status(runner, CK_FORK);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(srunner_create(suite), NULL);
 }

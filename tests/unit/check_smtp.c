@@ -7,6 +7,7 @@
  * dot-stuffing and relay networks. One suite per concept, fork mode.
  */
 #include <check.h>
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -895,15 +896,5 @@ static Suite *smtp_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *runner = srunner_create(smtp_suite());
-	int failed;
-
-	srunner_set_fork_status(runner, CK_FORK);
-	if (argc > 1)
-		srunner_run(runner, NULL, argv[1], CK_NORMAL);
-	else
-		srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(srunner_create(smtp_suite()), argc > 1 ? argv[1] : NULL);
 }
