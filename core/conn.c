@@ -140,7 +140,6 @@ static void outbuf_append(struct conn_outbuf *out, const void *data, size_t len)
 	if (out->size - out->end < len) {
 		size_t size = out->size == 0 ? 1024 : out->size;
 
-
 		while (size - used < len) {
 			assert(size < SIZE_MAX / 2);
 			size *= 2;
@@ -696,7 +695,10 @@ static void conn_apply_io(struct postern_conn *conn, bool exact)
 			events |= conn->tls_write_wants_read ? POSTERN_IO_READ : POSTERN_IO_WRITE;
 		break;
 	}
-	if (!exact && conn->phase == CONN_PHASE_OPEN && conn->io_events == (events | POSTERN_IO_READ))
+	bool lazy_read = !exact && conn->phase == CONN_PHASE_OPEN &&
+			 conn->io_events == (events | POSTERN_IO_READ);
+
+	if (lazy_read)
 		return;
 	if (events != conn->io_events) {
 		postern_io_set_events(conn->io, events);
@@ -1053,7 +1055,8 @@ static void conn_end_write(struct postern_conn *conn)
 {
 	conn->write_shut = true;
 	tls_conn_close_notify(conn);
-	if (shutdown(conn->fd, SHUT_WR) < 0 && errno != ENOTCONN && postern_log_enabled(POSTERN_LOG_DEBUG))
+	if (shutdown(conn->fd, SHUT_WR) < 0 && errno != ENOTCONN &&
+	    postern_log_enabled(POSTERN_LOG_DEBUG))
 		postern_conn_log(conn, POSTERN_LOG_DEBUG, "shutdown: %s", strerror(errno));
 }
 

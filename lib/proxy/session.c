@@ -112,8 +112,8 @@ static void session_hold_client_input(struct postern_proxy_session *s)
 	bool hold = s->phase == PROXY_PHASE_AUTH || s->phase == PROXY_PHASE_AUTH_DELAY ||
 		    s->phase == PROXY_PHASE_BACKEND;
 
-	if (s->client != NULL && (hold || s->phase == PROXY_PHASE_PRELOGIN ||
-				  s->phase == PROXY_PHASE_RELAY))
+	/* CLOSING: the client is going, its input no longer matters. */
+	if (s->client != NULL && s->phase != PROXY_PHASE_CLOSING)
 		postern_conn_pause_input(s->client, hold);
 }
 
