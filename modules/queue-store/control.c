@@ -542,6 +542,8 @@ static int cmd_stats(struct qs *qs, struct postern_control_req *req)
 		{ "sync_ops", sync.ops },
 		{ "sync_busy_ms", sync.busy_ms },
 		{ "sync_max_batch", sync.max_batch },
+		{ "spares", qs->spares.count },
+		{ "spares_reused", qs->spares.reused },
 		{ "maildir_dir_fsyncs", maildir_fsyncs },
 		{ "maildir_deliveries", maildir_deliveries },
 	};

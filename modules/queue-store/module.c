@@ -118,6 +118,7 @@ static void qs_free(struct qs *qs)
 	sched_deinit(qs);
 	spool_close(qs);
 	recipient_deinit(qs);
+	spares_clear(qs);
 	postern_cfg_free(qs_setting_defs, &qs->set);
 	free(qs->hostname);
 	free(qs->dir);

@@ -384,13 +384,41 @@ void qfan_run(struct qfan *fan, void (*fn)(void *item, void *ctx), void *const *
 /* Stop and join the helpers, free. */
 void qfan_free(struct qfan **fan);
 
+/* ---- spare.c ------------------------------------------------------------ */
+
+/* A file name in incoming/: a message id or a spare's "spare.<n>". */
+#define QFILE_NAME_SIZE 32
+
+/* Recycled queue files, on the loop only. */
+struct qspares {
+	unsigned *seqs;           /* empty spares ready to take */
+	unsigned count, size;
+	unsigned incoming;        /* removals on their way to becoming spares */
+	unsigned next_seq;
+	uint64_t reused;          /* messages written into a spare */
+};
+
+struct qs;
+void spares_name(unsigned seq, char name[QFILE_NAME_SIZE]);
+/* For a removal: a name to move the message file to, or false when there
+ * are spares enough (the file is then unlinked). */
+bool spares_reserve(struct qs *qs, char name[QFILE_NAME_SIZE]);
+/* The removal that reserved name is done; usable: the file is there, empty. */
+void spares_arrived(struct qs *qs, const char *name, bool usable);
+/* An empty spare opened for writing, its name in name; -1 if none. */
+int spares_take(struct qs *qs, char name[QFILE_NAME_SIZE]);
+/* Forget every spare (incoming/ is being emptied; deinit). */
+void spares_clear(struct qs *qs);
+
 /* ---- syncer.c ----------------------------------------------------------- */
 
 enum qsync_kind {
-	QSYNC_NEW = 1,     /* fsync incoming/<id>, rename to queue/<id>.msg */
+	QSYNC_NEW = 1,     /* fsync incoming/<file>, rename to queue/<id>.msg */
 	QSYNC_STATE,       /* write a state file via a temp file, rename */
-	QSYNC_REMOVE,      /* unlink queue/<id>.msg, then (after the directory
-	                    * fsync) queue/<id>.st */
+	QSYNC_REMOVE,      /* unlink queue/<id>.msg (or move it to
+	                    * incoming/<file> as a spare), then, after the
+	                    * directory fsync, unlink queue/<id>.st (and
+	                    * truncate the spare) */
 };
 
 struct qsync_op {
@@ -398,6 +426,9 @@ struct qsync_op {
 	enum qsync_kind kind;
 	char id[QID_SIZE];
 	int fd;                   /* NEW: written incoming file (the syncer closes it) */
+	char file[QFILE_NAME_SIZE]; /* NEW: its name; REMOVE: the spare's, or "" */
+	bool reserved_spare;      /* REMOVE: file was reserved by spares_reserve() */
+	bool recycled;            /* REMOVE: the spare is there, empty */
 	int write_errno;          /* NEW: writing already failed with this errno */
 	struct qbuf state;        /* STATE: the content */
 	unsigned seq;             /* STATE: names the temp file */
@@ -525,6 +556,9 @@ struct qs {
 	struct qlist quarantine;  /* struct qbad */
 	struct qlist receiving;   /* struct postern_queue_msg */
 
+	/* spare.c */
+	struct qspares spares;
+
 	/* scheduler.c */
 	struct qmsg **heap;
 	unsigned heap_count, heap_size;
@@ -571,6 +605,7 @@ struct postern_queue_msg {
 	struct qlist link;        /* qs->receiving */
 	struct qenvelope env;
 	int fd;
+	char file[QFILE_NAME_SIZE]; /* its name in incoming/ */
 	char *buf;                /* write buffer */
 	size_t buf_len;
 	uint32_t crc;

@@ -1,6 +1,7 @@
 /*
  * The "queue" service (include/postern/queue.h): how a receiving module
- * hands a message over. begin() creates incoming/<id> with the envelope,
+ * hands a message over. begin() starts a file in incoming/ (a recycled
+ * one if possible, see spare.c) with the envelope,
  * write() appends the message through a buffer while the checksum runs
  * along, commit() adds the trailer and gives the file to the syncer, which
  * fsyncs it, renames it into queue/ and fsyncs the directory, in a batch
@@ -14,6 +15,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,9 +61,16 @@ static int flush_buf(struct postern_queue_msg *msg)
 	return 0;
 }
 
-/* A unique id: not in the queue, and incoming/<id> created exclusively. */
-static int create_incoming(struct qs *qs, struct qenvelope *env, const char **error_r)
+/* A unique id, not in the queue, and a file to write the message into:
+ * a recycled spare if there is one (spare.c), else incoming/<id> created
+ * exclusively. A spare's id is not reserved by a file, but an id is
+ * microseconds plus 32 random bits and the commit's rename never replaces
+ * a file: a collision would fail that one commit, never mix messages. */
+static int open_incoming(struct qs *qs, struct qenvelope *env, char file[QFILE_NAME_SIZE],
+			 const char **error_r)
 {
+	int spare = spares_take(qs, file);
+
 	for (int tries = 0; tries < 100; tries++) {
 		struct timespec ts;
 
@@ -70,15 +79,23 @@ static int create_incoming(struct qs *qs, struct qenvelope *env, const char **er
 			     q_random32(), env->id);
 		if (qtable_find(&qs->table, env->id) != NULL)
 			continue;
+		if (spare >= 0)
+			return spare;
 		int fd = openat(qs->incoming_dfd, env->id,
 				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
-		if (fd >= 0)
+		if (fd >= 0) {
+			snprintf(file, QFILE_NAME_SIZE, "%s", env->id);
 			return fd;
+		}
 		if (errno != EEXIST) {
 			*error_r = errno_text(errno, "create");
 			return -1;
 		}
+	}
+	if (spare >= 0) {
+		close(spare);
+		(void)unlinkat(qs->incoming_dfd, file, 0);
 	}
 	*error_r = "cannot find an unused queue id";
 	return -1;
@@ -100,7 +117,7 @@ struct postern_queue_msg *receive_begin(struct qs *qs, const struct qenvelope *e
 	msg->qs = qs;
 	msg->env = *env;
 	msg->env.arrival_ms = q_wall_ms();
-	msg->fd = create_incoming(qs, &msg->env, error_r);
+	msg->fd = open_incoming(qs, &msg->env, msg->file, error_r);
 	if (msg->fd < 0) {
 		memset(&msg->env, 0, sizeof(msg->env));
 		free(msg);
@@ -112,7 +129,7 @@ struct postern_queue_msg *receive_begin(struct qs *qs, const struct qenvelope *e
 	if (q_write_all(msg->fd, header.data, header.len) < 0) {
 		*error_r = errno_text(errno, "write");
 		qbuf_free(&header);
-		(void)unlinkat(qs->incoming_dfd, msg->env.id, 0);
+		(void)unlinkat(qs->incoming_dfd, msg->file, 0);
 		memset(&msg->env, 0, sizeof(msg->env));
 		close(msg->fd);
 		free(msg);
@@ -206,6 +223,7 @@ static void commit_submit(struct postern_queue_msg *msg)
 	}
 	op->fd = msg->fd;
 	msg->fd = -1;
+	memcpy(op->file, msg->file, sizeof(op->file));
 	op->write_errno = msg->write_errno;
 	op->done = commit_done;
 	op->ctx = msg;
@@ -227,7 +245,7 @@ void receive_abort(struct postern_queue_msg *msg)
 	if (msg == NULL)
 		return;
 	assert(!msg->committing);
-	(void)unlinkat(msg->qs->incoming_dfd, msg->env.id, 0);
+	(void)unlinkat(msg->qs->incoming_dfd, msg->file, 0);
 	receive_free(msg);
 }
 

@@ -369,6 +369,8 @@ static void removed(struct qsync_op *op, void *ctx)
 		postern_log(qs->mod, POSTERN_LOG_ERROR,
 			    "%s: cannot remove the finished message (%s: %s)", op->id, op->step,
 			    strerror(op->error));
+	if (op->reserved_spare)
+		spares_arrived(qs, op->file, op->recycled);
 }
 
 void sched_remove(struct qmsg *msg)
@@ -380,6 +382,7 @@ void sched_remove(struct qmsg *msg)
 	sched_forget(msg);
 	qtable_remove(&qs->table, msg);
 	postern_log(qs->mod, POSTERN_LOG_INFO, "%s: removed", msg->env.id);
+	op->reserved_spare = spares_reserve(qs, op->file);
 	op->done = removed;
 	op->ctx = qs;
 	qsyncer_submit(qs, op);

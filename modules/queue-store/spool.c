@@ -4,7 +4,8 @@
  *   queue_dir/
  *     lock         flock()ed while a posternd uses this queue (a lock that
  *                  dies with its process: no stale lock files)
- *     incoming/    messages being received and temp state files; emptied
+ *     incoming/    messages being received, temp state files and empty
+ *                  spares (recycled message files, spare.c); emptied
  *                  at start: nothing here was ever confirmed
  *     queue/       <id>.msg  a message (immutable once committed)
  *                  <id>.st   its state, when it left the initial one
@@ -294,25 +295,33 @@ int spool_delete_bad(struct qs *qs, struct qbad *bad, const char **error_r)
 	return 0;
 }
 
+/* Empties incoming/ and returns how many unfinished receptions it held.
+ * Empty files are spares (spare.c), not receptions; a spare whose
+ * truncation a crash interrupted counts as one, harmlessly. */
 static unsigned clean_incoming(struct qs *qs)
 {
 	struct scan scan = { 0 };
 	const char *error;
-	unsigned removed = 0;
+	unsigned unfinished = 0;
 
+	spares_clear(qs);
 	if (list_dir(qs->incoming_dfd, &scan, &error) < 0) {
 		postern_log(qs->mod, POSTERN_LOG_ERROR, "%s/incoming: %s", qs->dir, error);
 		return 0;
 	}
 	for (unsigned i = 0; i < scan.count; i++) {
+		struct stat st;
+		bool empty = fstatat(qs->incoming_dfd, scan.names[i], &st,
+				     AT_SYMLINK_NOFOLLOW) == 0 && st.st_size == 0;
+
 		if (unlinkat(qs->incoming_dfd, scan.names[i], 0) == 0)
-			removed++;
+			unfinished += empty ? 0 : 1;
 		else
 			postern_log(qs->mod, POSTERN_LOG_ERROR, "unlink %s/incoming/%s: %s",
 				    qs->dir, scan.names[i], strerror(errno));
 	}
 	scan_free(&scan);
-	return removed;
+	return unfinished;
 }
 
 static int read_small_file(int dfd, const char *name, struct qbuf *buf, const char **error_r)

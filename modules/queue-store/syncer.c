@@ -106,7 +106,7 @@ static void batch_prepare_new(struct qbatch *batch, struct qsync_op *op)
 		op_fail(op, "close", errno);
 	op->fd = -1;
 	if (op->error != 0)
-		(void)unlinkat(batch->incoming_dfd, op->id, 0);
+		(void)unlinkat(batch->incoming_dfd, op->file, 0);
 }
 
 /* Write a state file's temp file; its fd stays in op->fd for the fsync. */
@@ -165,6 +165,19 @@ static int rename_noreplace(int from_dfd, const char *from, int to_dfd, const ch
 	return renameat(from_dfd, from, to_dfd, to);
 }
 
+/* A removed message's file, now in incoming/: emptied to become a spare
+ * once no crash can bring the message back. */
+static void batch_recycle(struct qbatch *batch, struct qsync_op *op)
+{
+	int fd = openat(batch->incoming_dfd, op->file, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd >= 0 && close(fd) == 0) {
+		op->recycled = true;
+		return;
+	}
+	(void)unlinkat(batch->incoming_dfd, op->file, 0);
+}
+
 /* Returns whether the directory changed. */
 static bool batch_apply(struct qbatch *batch, struct qsync_op *op)
 {
@@ -175,9 +188,9 @@ static bool batch_apply(struct qbatch *batch, struct qsync_op *op)
 	switch (op->kind) {
 	case QSYNC_NEW:
 		snprintf(to, sizeof(to), "%s.msg", op->id);
-		if (rename_noreplace(batch->incoming_dfd, op->id, batch->queue_dfd, to) < 0) {
+		if (rename_noreplace(batch->incoming_dfd, op->file, batch->queue_dfd, to) < 0) {
 			op_fail(op, "rename", errno);
-			(void)unlinkat(batch->incoming_dfd, op->id, 0);
+			(void)unlinkat(batch->incoming_dfd, op->file, 0);
 			return false;
 		}
 		return true;
@@ -191,8 +204,12 @@ static bool batch_apply(struct qbatch *batch, struct qsync_op *op)
 		}
 		return true;
 	case QSYNC_REMOVE:
-		snprintf(to, sizeof(to), "%s.msg", op->id);
-		if (unlinkat(batch->queue_dfd, to, 0) < 0 && errno != ENOENT) {
+		snprintf(from, sizeof(from), "%s.msg", op->id);
+		if (op->file[0] != '\0' &&
+		    renameat(batch->queue_dfd, from, batch->incoming_dfd, op->file) == 0)
+			return true;
+		op->file[0] = '\0';
+		if (unlinkat(batch->queue_dfd, from, 0) < 0 && errno != ENOENT) {
 			op_fail(op, "unlink", errno);
 			return false;
 		}
@@ -264,6 +281,8 @@ static void batch_run(struct qjob *job)
 			continue;
 		snprintf(name, sizeof(name), "%s.st", op->id);
 		(void)unlinkat(batch->queue_dfd, name, 0);
+		if (op->file[0] != '\0')
+			batch_recycle(batch, op);
 	}
 	batch->run_us = monotonic_us() - started;
 }

@@ -305,6 +305,15 @@ class QueueServer:
     def stats(self):
         return json.loads(self.ctl_ok("--json", "queue", "stats"))
 
+    def incoming_leftovers(self):
+        return incoming_leftovers(self.queue_dir)
+
+    def spares(self):
+        """The spare files in incoming/: {name: size}."""
+        incoming = os.path.join(self.queue_dir, "incoming")
+        return {name: os.path.getsize(os.path.join(incoming, name))
+                for name in os.listdir(incoming) if name.startswith("spare.")}
+
 
 def fold(body, width=76):
     """Long lines cut to `width` (SMTP allows 998 bytes per line)."""
@@ -341,6 +350,21 @@ def parse_dsn(raw):
     per_message = groups[0]
     per_rcpt = groups[1:]
     return msg, human, per_message, per_rcpt, returned
+
+
+def incoming_leftovers(queue_dir):
+    """The files of queue_dir/incoming but empty spares (the recycled
+    message files queue-store keeps for the next messages)."""
+    incoming = os.path.join(queue_dir, "incoming")
+    left = []
+    for name in os.listdir(incoming):
+        try:
+            empty = os.path.getsize(os.path.join(incoming, name)) == 0
+        except FileNotFoundError:
+            continue
+        if not (name.startswith("spare.") and empty):
+            left.append(name)
+    return sorted(left)
 
 
 def wait_until(predicate, timeout=15, what="condition"):

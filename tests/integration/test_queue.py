@@ -15,8 +15,8 @@ import time
 import unittest
 
 from harness import Posternd, wait_for
-from queue_util import (QueueServer, SubmitError, TestSubmitClient, message_bytes, parse_dsn,
-                        submit_mode, wait_until)
+from queue_util import (QueueServer, SubmitError, TestSubmitClient, incoming_leftovers,
+                        message_bytes, parse_dsn, submit_mode, wait_until)
 
 NEEDS_TESTSUBMIT = unittest.skipIf(submit_mode() != "testsubmit",
                                    "needs the fake transport (testsubmit mode only)")
@@ -47,7 +47,38 @@ class LocalDelivery(unittest.TestCase):
         # Nothing left on disk either.
         wait_until(lambda: os.listdir(os.path.join(self.server.queue_dir, "queue")) == [],
                    what="queue/ to be empty")
+        self.assertEqual(self.server.incoming_leftovers(), [])
+
+    def test_finished_message_files_are_recycled(self):
+        """A delivered message's file becomes an empty spare that the next
+        message is written into: no inode allocated on the event loop."""
+        big = message_bytes("big one", "x" * 300000)
+        self.server.submit("bob@example.test", ["alice@example.test"], big)
+        self.server.wait_messages(1)
+        self.server.wait_queue_empty()
+        spares = wait_until(lambda: (s := self.server.spares()) and list(s.values()) == [0] and s,
+                            what="one empty spare")
+        self.assertEqual(self.server.stats()["spares"], 1)
+        self.assertEqual(self.server.stats()["spares_reused"], 0)
+        small = message_bytes("small one", "short")
+        self.server.submit("bob@example.test", ["alice@example.test"], small)
+        messages = self.server.wait_messages(2)
+        # Nothing of the big message's bytes survives in the small one.
+        small_copy = [m for m in messages if b"small one" in m]
+        self.assertEqual(len(small_copy), 1)
+        self.assertTrue(small_copy[0].endswith(small.replace(b"\r\n", b"\n")), small_copy[0])
+        self.assertNotIn(b"xxxx", small_copy[0])
+        self.assertEqual(self.server.stats()["spares_reused"], 1)
+        self.server.wait_queue_empty()
+        # The same inode came back as the spare once more.
+        wait_until(lambda: list(self.server.spares().values()) == [0], what="the spare back")
+        self.assertNotEqual(list(self.server.spares()), list(spares))
+        # A restart empties incoming/; spares are not unfinished receptions.
+        self.server.daemon.stop()
+        self.server.start()
         self.assertEqual(os.listdir(os.path.join(self.server.queue_dir, "incoming")), [])
+        starts = re.findall(r"(\d+) unfinished receptions", self.server.daemon.log())
+        self.assertEqual(starts, ["0", "0"])
 
     def test_unknown_local_user_is_refused_and_remote_is_remote(self):
         client = self.server.client()
@@ -279,7 +310,7 @@ class QueueView(unittest.TestCase):
         # The client vanishes: nothing of it remains.
         client.close()
         wait_until(lambda: self.server.queue_list() == [], what="the aborted message to go")
-        self.assertEqual(os.listdir(os.path.join(self.server.queue_dir, "incoming")), [])
+        self.assertEqual(self.server.incoming_leftovers(), [])
         self.assertEqual(self.server.messages(), [])
 
     def test_bad_commands(self):
@@ -508,7 +539,7 @@ class FullDisk(unittest.TestCase):
             server.submit("bob@example.test", ["alice@example.test"],
                           message_bytes("huge", "y" * 400000))
         self.assertIn("disk full", str(caught.exception).lower() + server.daemon.log().lower())
-        self.assertEqual(os.listdir(os.path.join(qdir, "incoming")), [])
+        self.assertEqual(incoming_leftovers(qdir), [])
         self.assertEqual(os.listdir(os.path.join(qdir, "queue")), [])
         self.assertEqual(server.queue_list(), [])
         # A message that fits still goes through.

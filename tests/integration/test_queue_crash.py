@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from queue_util import QueueServer, SubmitError, message_bytes, wait_until
+from queue_util import QueueServer, SubmitError, incoming_leftovers, message_bytes, wait_until
 
 CYCLES = int(os.environ.get("POSTERN_CRASH_CYCLES", "12"))
 SUBMITTERS = 6
@@ -170,7 +170,7 @@ class CrashTest(unittest.TestCase):
                                  f"{token} was never completely sent but was delivered")
         self.assertEqual(set(delivered) - expected, set())
         self.assertEqual(server.queue_list(), [])
-        self.assertEqual(os.listdir(os.path.join(server.queue_dir, "incoming")), [])
+        self.assertEqual(incoming_leftovers(server.queue_dir), [])
         self.assertEqual(os.listdir(os.path.join(server.queue_dir, "queue")), [])
         self.assertEqual(server.daemon.log().count("unfinished receptions"), CYCLES + 1)
         print(f"\n  crash test: {CYCLES} kills, {ledger.attempts} submissions, "
