@@ -197,6 +197,39 @@ class TlsBackend(Pop3feCase):
         client.quit()
         self.assert_released()
 
+    def test_half_close_over_tls_backend(self):
+        """The client half-closes after DELE without QUIT; pop3fe passes
+        it on over the TLS leg (close_notify, then FIN): pop3be still
+        answers what was pipelined, the client gets every answer and EOF,
+        nothing is deleted and the session's resources are released."""
+        self.be = Backends(self, count=1)
+        for i in range(3):
+            self.be.deliver(mail(i))
+        server = self.be.servers[0]
+        self.start_pop3fe([("be1", server.tls_port,
+                            'tls = true; tls_server_name = "localhost";')],
+                          extra=f'backend_tls_ca_file = "{server.cert}";',
+                          users_lines=["alice@example.test:{PLAIN}alice"])
+        client = self.raw()
+        client.send("USER alice@example.test\r\nPASS alice\r\nDELE 1\r\nRETR 2\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(client.line(), "+OK")
+        self.assertTrue(client.line().startswith("+OK"))     # logged in
+        self.assertTrue(client.line().startswith("+OK"))     # DELE 1
+        self.assertTrue(client.line().startswith("+OK"))     # RETR 2
+        body = []
+        while (line := client.line()) != ".":
+            body.append(line)
+        self.assertIn("Subject: test 1", body)
+        self.assertTrue(client.at_eof())
+        self.assert_released()
+        self.assertEqual(self.be.message_count(), 3)
+        # pop3be saw a clean end of the TLS session, not a reset or an error.
+        session = server.daemon.log().split("login: user=<alice", 1)[1]
+        self.assertIn("peer closed", session)
+        self.assertIn("disconnected without QUIT: 1 deletions not applied", session)
+        self.assertNotRegex(session, r"error|reset|TLS:", session)
+
     def test_unverified_backend_is_refused(self):
         self.be = Backends(self, count=1)
         server = self.be.servers[0]
