@@ -6,7 +6,8 @@
 # strings, log callbacks), so that any module, tool or test can link them.
 # Hidden visibility: only the POSTERN_API functions of their headers are
 # exported.
-postern_include_HEADERS += include/postern/mailstore.h include/postern/auth.h
+postern_include_HEADERS += include/postern/mailstore.h include/postern/auth.h \
+	include/postern/auth_settings.h
 
 lib_LTLIBRARIES = lib/libpostern-mailstore.la lib/libpostern-auth.la
 
@@ -21,10 +22,11 @@ lib_libpostern_mailstore_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:1 -no-unde
 
 lib_libpostern_auth_la_SOURCES = \
 	lib/auth/auth_private.h lib/auth/util.c lib/auth/user.c lib/auth/userdb.c \
-	lib/auth/password.c lib/auth/passwd_file.c lib/auth/failures.c lib/auth/pool.c
+	lib/auth/password.c lib/auth/passwd_file.c lib/auth/failures.c lib/auth/pool.c \
+	lib/auth/config.c
 lib_libpostern_auth_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 lib_libpostern_auth_la_LIBADD = $(CRYPT_LIBS)
-lib_libpostern_auth_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined -pthread
+lib_libpostern_auth_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:1 -no-undefined -pthread
 
 EXTRA_DIST += lib/mailstore/README.md lib/auth/README.md etc/dev-users
 

@@ -25,6 +25,7 @@ AM_TESTS_ENVIRONMENT = \
 # when one of that name exists there, build products and all.
 EXTRA_DIST += tests/fuzz/corpus \
 	tests/integration/fakesmtp.py \
+	tests/integration/docs_util.py \
 	tests/integration/harness.py \
 	tests/integration/pop3fake.py \
 	tests/integration/pop3fe_util.py \

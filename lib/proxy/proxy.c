@@ -58,29 +58,19 @@ static int proxy_auth_open(struct postern_proxy *proxy, const char **error_r)
 	struct postern_auth_pool_settings aset = POSTERN_AUTH_POOL_SETTINGS_INIT;
 	const char *error;
 
-	pset.path = set->passwd_file;
-	pset.check_interval_ms = (unsigned)set->passwd_file_check_interval;
-	pset.max_line = set->passwd_file_max_line;
-	pset.allow_plain = set->allow_plain_passwords;
+	postern_auth_config_passwd_file(&set->auth, &pset);
 	pset.log = proxy_auth_log;
 	pset.log_ctx = proxy;
 	if (postern_passwd_file_open(&pset, &proxy->userdb, &error) < 0) {
 		*error_r = postern_cfg_error(proxy->mod, NULL, "passwd_file: %s", error);
 		return -1;
 	}
-	fset.max_entries = (unsigned)set->auth_failure_max_ips;
-	fset.window_secs = (unsigned)((set->auth_failure_window + 999) / 1000);
-	fset.block_after = (unsigned)set->auth_failure_block_after;
-	fset.block_secs = (unsigned)((set->auth_block_time + 999) / 1000);
-	fset.delay_initial_ms = (unsigned)set->auth_failure_delay;
-	fset.delay_max_ms = (unsigned)set->auth_failure_delay_max;
-	fset.ipv6_prefix = (unsigned)set->auth_ipv6_prefix;
+	postern_auth_config_failures(&set->auth, &fset);
 	if (postern_auth_failures_create(&fset, &proxy->failures, &error) < 0) {
 		*error_r = postern_cfg_error(proxy->mod, NULL, "auth failure tracker: %s", error);
 		return -1;
 	}
-	aset.threads = (unsigned)set->auth_threads;
-	aset.max_pending = (unsigned)set->auth_max_pending;
+	postern_auth_config_pool(&set->auth, &aset);
 	aset.failures = proxy->failures;
 	aset.log = proxy_auth_log;
 	aset.log_ctx = proxy;

@@ -18,6 +18,7 @@
 
 #include <postern/postern.h>
 #include <postern/auth.h>
+#include <postern/auth_settings.h>
 #include <postern/cidr.h>
 #include <postern/directory.h>
 #include <postern/proxy.h>
@@ -31,13 +32,7 @@ struct proxy_settings {
 	char *cert_file, *key_file;
 	uint64_t max_connections, max_per_ip;
 
-	char *passwd_file;
-	uint64_t passwd_file_check_interval, passwd_file_max_line;
-	bool allow_plain_passwords;
-	uint64_t auth_threads, auth_max_pending;
-	uint64_t auth_failure_window, auth_failure_block_after, auth_block_time;
-	uint64_t auth_failure_delay, auth_failure_delay_max, auth_failure_max_ips;
-	uint64_t auth_ipv6_prefix;
+	struct postern_auth_config auth;
 
 	bool allow_plaintext_auth;
 	uint64_t max_bad_commands, max_auth_attempts;

@@ -26,32 +26,7 @@ const struct postern_setting_def proxy_setting_defs[] = {
 	{ "max_per_ip", POSTERN_SET_UINT, S(max_per_ip), "0",
 	  "client connections per IP per listener; 0: no limit", 0, 0 },
 	/* Authentication */
-	{ "passwd_file", POSTERN_SET_PATH, S(passwd_file), NULL,
-	  "the user database (Dovecot passwd-file); required", 0, 0 },
-	{ "passwd_file_check_interval", POSTERN_SET_DURATION, S(passwd_file_check_interval), "1s",
-	  "how often to look for changes of passwd_file (0: every lookup)", 0, 3600000 },
-	{ "passwd_file_max_line", POSTERN_SET_SIZE, S(passwd_file_max_line), "4096",
-	  "longer passwd_file lines are rejected", 64, 1048576 },
-	{ "allow_plain_passwords", POSTERN_SET_BOOL, S(allow_plain_passwords), "false",
-	  "accept {PLAIN} passwd_file entries (tests only)", 0, 0 },
-	{ "auth_threads", POSTERN_SET_UINT, S(auth_threads), "2",
-	  "worker threads hashing passwords", 1, 64 },
-	{ "auth_max_pending", POSTERN_SET_UINT, S(auth_max_pending), "256",
-	  "password checks queued or running; more get a temporary failure", 1, 100000 },
-	{ "auth_failure_window", POSTERN_SET_DURATION, S(auth_failure_window), "10m",
-	  "failed logins older than this are forgotten", 1000, 86400000 },
-	{ "auth_failure_block_after", POSTERN_SET_UINT, S(auth_failure_block_after), "10",
-	  "failed logins within the window that block the address", 1, 100000 },
-	{ "auth_block_time", POSTERN_SET_DURATION, S(auth_block_time), "10m",
-	  "how long a block lasts", 1000, 86400000 },
-	{ "auth_failure_delay", POSTERN_SET_DURATION, S(auth_failure_delay), "500ms",
-	  "delay of the first failure answer, doubling per failure", 1, 60000 },
-	{ "auth_failure_delay_max", POSTERN_SET_DURATION, S(auth_failure_delay_max), "15s",
-	  "the longest failure delay", 1, 600000 },
-	{ "auth_failure_max_ips", POSTERN_SET_UINT, S(auth_failure_max_ips), "4096",
-	  "client addresses the failure tracker remembers", 16, 10000000 },
-	{ "auth_ipv6_prefix", POSTERN_SET_UINT, S(auth_ipv6_prefix), "64",
-	  "IPv6 clients count per prefix of this length", 1, 128 },
+	POSTERN_AUTH_SETTING_DEFS(struct proxy_settings, auth),
 	{ "allow_plaintext_auth", POSTERN_SET_BOOL, S(allow_plaintext_auth), "false",
 	  "accept passwords without TLS from non-loopback clients", 0, 0 },
 	{ "max_bad_commands", POSTERN_SET_UINT, S(max_bad_commands), "10",
@@ -149,7 +124,7 @@ static int proxy_settings_check(struct postern_mod *mod, const struct postern_cf
 	const char *error;
 	unsigned count = 0;
 
-	if (set->passwd_file == NULL) {
+	if (set->auth.passwd_file == NULL) {
 		*error_r = postern_cfg_error(mod, cfg, "passwd_file is required");
 		return -1;
 	}
@@ -180,9 +155,9 @@ static int proxy_settings_check(struct postern_mod *mod, const struct postern_cf
 			return -1;
 		}
 	}
-	if (set->auth_failure_delay > set->auth_failure_delay_max) {
-		*error_r = postern_cfg_error(mod, postern_cfg_lookup(cfg, "auth_failure_delay"),
-					     "auth_failure_delay is above auth_failure_delay_max");
+	if (postern_auth_config_check(&set->auth, &error) < 0) {
+		*error_r = postern_cfg_error(mod, postern_cfg_lookup(cfg, "auth_failure_delay_max"),
+					     "%s", error);
 		return -1;
 	}
 	return 0;

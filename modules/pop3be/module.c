@@ -208,21 +208,12 @@ static int open_userdb(struct pop3be *be, const char **error_r)
 	struct postern_passwd_file_settings pf = POSTERN_PASSWD_FILE_SETTINGS_INIT;
 	struct postern_auth_failures_settings fs = POSTERN_AUTH_FAILURES_SETTINGS_INIT;
 
-	pf.path = set->passwd_file;
-	pf.check_interval_ms = (unsigned)set->passwd_file_check_interval_ms;
-	pf.max_line = set->passwd_file_max_line;
-	pf.allow_plain = set->allow_plain_passwords;
+	postern_auth_config_passwd_file(&set->auth, &pf);
 	pf.log = auth_log;
 	pf.log_ctx = be;
 	if (postern_passwd_file_open(&pf, &be->userdb, error_r) < 0)
 		return -1;
-	fs.max_entries = (unsigned)set->auth_failure_max_ips;
-	fs.window_secs = (unsigned)((set->auth_failure_window_ms + 999) / 1000);
-	fs.block_after = (unsigned)set->auth_failure_block_after;
-	fs.block_secs = (unsigned)((set->auth_block_time_ms + 999) / 1000);
-	fs.delay_initial_ms = (unsigned)set->auth_failure_delay_ms;
-	fs.delay_max_ms = (unsigned)set->auth_failure_delay_max_ms;
-	fs.ipv6_prefix = (unsigned)set->auth_ipv6_prefix;
+	postern_auth_config_failures(&set->auth, &fs);
 	return postern_auth_failures_create(&fs, &be->failures, error_r);
 }
 
@@ -306,8 +297,7 @@ static int pop3be_start(struct postern_mod *mod, const char **error_r)
 	char *error = NULL;
 	static char error_buf[256];
 
-	ps.threads = (unsigned)set->auth_threads;
-	ps.max_pending = (unsigned)set->auth_max_pending;
+	postern_auth_config_pool(&set->auth, &ps);
 	ps.failures = be->failures;
 	ps.log = auth_log;
 	ps.log_ctx = be;

@@ -9,6 +9,7 @@
 
 #include <postern/postern.h>
 #include <postern/auth.h>
+#include <postern/auth_settings.h>
 #include <postern/cidr.h>
 #include <postern/sasl.h>
 
@@ -37,20 +38,7 @@ struct pop3_settings {
 	uint64_t max_bad_commands;
 	char **trusted_proxies;
 	uint64_t xclient_max_hops;
-	/* auth library */
-	char *passwd_file;
-	uint64_t passwd_file_check_interval_ms;
-	uint64_t passwd_file_max_line;
-	bool allow_plain_passwords;
-	uint64_t auth_threads;
-	uint64_t auth_max_pending;
-	uint64_t auth_failure_window_ms;
-	uint64_t auth_failure_block_after;
-	uint64_t auth_block_time_ms;
-	uint64_t auth_failure_delay_ms;
-	uint64_t auth_failure_delay_max_ms;
-	uint64_t auth_failure_max_ips;
-	uint64_t auth_ipv6_prefix;
+	struct postern_auth_config auth;
 	/* mailbox store */
 	char *mail_root;
 	uint64_t mailbox_threads;

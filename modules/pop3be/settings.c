@@ -47,32 +47,7 @@ const struct postern_setting_def pop3_setting_defs[] = {
 	  "front-ends (CIDR list) allowed to send XCLIENT", 0, 0 },
 	{ "xclient_max_hops", POSTERN_SET_UINT, S(xclient_max_hops), "5",
 	  "XCLIENT with a larger HOP is refused (proxy loops)", 1, 100 },
-	{ "passwd_file", POSTERN_SET_PATH, S(passwd_file), NULL,
-	  "user database in Dovecot's passwd-file format (required)", 0, 0 },
-	{ "passwd_file_check_interval", POSTERN_SET_DURATION, S(passwd_file_check_interval_ms),
-	  "1s", "how often to look for changes of passwd_file (0: every lookup)", 0, 3600000 },
-	{ "passwd_file_max_line", POSTERN_SET_SIZE, S(passwd_file_max_line), "4096",
-	  "longer lines of passwd_file are rejected", 256, 1048576 },
-	{ "allow_plain_passwords", POSTERN_SET_BOOL, S(allow_plain_passwords), "false",
-	  "accept {PLAIN} entries in passwd_file (tests only)", 0, 0 },
-	{ "auth_threads", POSTERN_SET_UINT, S(auth_threads), "2",
-	  "worker threads hashing passwords", 1, 64 },
-	{ "auth_max_pending", POSTERN_SET_UINT, S(auth_max_pending), "256",
-	  "password checks queued or running; more get [SYS/TEMP]", 1, 100000 },
-	{ "auth_failure_window", POSTERN_SET_DURATION, S(auth_failure_window_ms), "10m",
-	  "failed logins older than this are forgotten", 1000, 86400000 },
-	{ "auth_failure_block_after", POSTERN_SET_UINT, S(auth_failure_block_after), "10",
-	  "failed logins from one address within the window that block it", 1, 100000 },
-	{ "auth_block_time", POSTERN_SET_DURATION, S(auth_block_time_ms), "10m",
-	  "how long a blocked address stays blocked", 1000, 86400000 },
-	{ "auth_failure_delay", POSTERN_SET_DURATION, S(auth_failure_delay_ms), "500ms",
-	  "delay of the first failure answer, doubling per failure", 1, 600000 },
-	{ "auth_failure_delay_max", POSTERN_SET_DURATION, S(auth_failure_delay_max_ms), "15s",
-	  "longest failure delay", 1, 600000 },
-	{ "auth_failure_max_ips", POSTERN_SET_UINT, S(auth_failure_max_ips), "4096",
-	  "client addresses the failure tracker remembers", 16, 10000000 },
-	{ "auth_ipv6_prefix", POSTERN_SET_UINT, S(auth_ipv6_prefix), "64",
-	  "IPv6 clients count per prefix of this length", 1, 128 },
+	POSTERN_AUTH_SETTING_DEFS(struct pop3_settings, auth),
 	{ "mail_root", POSTERN_SET_PATH, S(mail_root), NULL,
 	  "users without a mail location get MAIL_ROOT/DOMAIN/LOCALPART/Maildir", 0, 0 },
 	{ "mailbox_threads", POSTERN_SET_UINT, S(mailbox_threads), "2",
@@ -186,7 +161,7 @@ int pop3_config_parse(struct postern_mod *mod, const struct postern_cfg *cfg,
 	memset(config_r, 0, sizeof(*config_r));
 	if (postern_cfg_parse(mod, cfg, pop3_setting_defs, &config_r->set, error_r) < 0)
 		return -1;
-	if (config_r->set.passwd_file == NULL) {
+	if (config_r->set.auth.passwd_file == NULL) {
 		*error_r = postern_cfg_error(mod, NULL, "pop3be: passwd_file is required");
 		goto fail;
 	}
@@ -195,9 +170,9 @@ int pop3_config_parse(struct postern_mod *mod, const struct postern_cfg *cfg,
 					     "pop3be: cert_file and key_file go together");
 		goto fail;
 	}
-	if (config_r->set.auth_failure_delay_max_ms < config_r->set.auth_failure_delay_ms) {
+	if (postern_auth_config_check(&config_r->set.auth, error_r) < 0) {
 		*error_r = postern_cfg_error(mod, postern_cfg_lookup(cfg, "auth_failure_delay_max"),
-					     "auth_failure_delay_max is below auth_failure_delay");
+					     "%s", *error_r);
 		goto fail;
 	}
 	if (parse_listeners(mod, config_r, error_r) < 0 ||

@@ -41,11 +41,6 @@ static void auth_fd_ready(struct postern_io *io, int fd, unsigned events, void *
 	postern_auth_pool_collect(smtp->auth_pool, auth_done);
 }
 
-static unsigned ms_to_uint(uint64_t ms)
-{
-	return ms > 0xffffffffu ? 0xffffffffu : (unsigned)ms;
-}
-
 int smtp_auth_init(struct smtp *smtp, const char **error_r)
 {
 	const struct smtp_settings *set = &smtp->set;
@@ -53,26 +48,17 @@ int smtp_auth_init(struct smtp *smtp, const char **error_r)
 	struct postern_auth_failures_settings fs = POSTERN_AUTH_FAILURES_SETTINGS_INIT;
 	struct postern_auth_pool_settings ps = POSTERN_AUTH_POOL_SETTINGS_INIT;
 
-	if (set->passwd_file == NULL)
+	if (set->auth.passwd_file == NULL)
 		return 0;
-	pw.path = set->passwd_file;
-	pw.check_interval_ms = ms_to_uint(set->passwd_file_check_interval);
-	pw.allow_plain = set->allow_plain_passwords;
+	postern_auth_config_passwd_file(&set->auth, &pw);
 	pw.log = auth_log;
 	pw.log_ctx = smtp;
 	if (postern_passwd_file_open(&pw, &smtp->userdb, error_r) < 0)
 		return -1;
-	fs.max_entries = (unsigned)set->auth_failure_max_ips;
-	fs.window_secs = ms_to_uint(set->auth_failure_window / 1000);
-	fs.block_after = (unsigned)set->auth_failure_block_after;
-	fs.block_secs = ms_to_uint(set->auth_block_time / 1000);
-	fs.delay_initial_ms = ms_to_uint(set->auth_failure_delay);
-	fs.delay_max_ms = ms_to_uint(set->auth_failure_delay_max);
-	fs.ipv6_prefix = (unsigned)set->auth_ipv6_prefix;
+	postern_auth_config_failures(&set->auth, &fs);
 	if (postern_auth_failures_create(&fs, &smtp->failures, error_r) < 0)
 		return -1;
-	ps.threads = (unsigned)set->auth_threads;
-	ps.max_pending = (unsigned)set->auth_max_pending;
+	postern_auth_config_pool(&set->auth, &ps);
 	ps.failures = smtp->failures;
 	ps.log = auth_log;
 	ps.log_ctx = smtp;

@@ -70,30 +70,8 @@ const struct postern_setting_def smtp_setting_defs[] = {
 	    "offer AUTH on connections without TLS (tests only)"),
 	SET("submission_add_headers", POSTERN_SET_BOOL, submission_add_headers, "true",
 	    "submission adds a missing Date or Message-ID header (RFC 6409 8)"),
-	SET("passwd_file", POSTERN_SET_PATH, passwd_file, NULL,
-	    "user database for AUTH (Dovecot passwd-file); without it no AUTH"),
-	SET("passwd_file_check_interval", POSTERN_SET_DURATION, passwd_file_check_interval,
-	    "1s", "how often the passwd-file is checked for changes"),
-	SET("allow_plain_passwords", POSTERN_SET_BOOL, allow_plain_passwords, "false",
-	    "accept {PLAIN} passwords in the passwd-file (tests only)"),
-	SET_RANGE("auth_threads", POSTERN_SET_UINT, auth_threads, "2",
-		  "threads hashing passwords", 1, 64),
-	SET_RANGE("auth_max_pending", POSTERN_SET_UINT, auth_max_pending, "256",
-		  "password checks queued at most; more get 454 4.7.0", 1, 100000),
-	SET("auth_failure_window", POSTERN_SET_DURATION, auth_failure_window, "10m",
-	    "failed logins older than this are forgotten"),
-	SET_RANGE("auth_failure_block_after", POSTERN_SET_UINT, auth_failure_block_after, "10",
-		  "failures within the window that block the client address", 1, 100000),
-	SET("auth_block_time", POSTERN_SET_DURATION, auth_block_time, "10m",
-	    "how long a blocked address is refused"),
-	SET("auth_failure_delay", POSTERN_SET_DURATION, auth_failure_delay, "500ms",
-	    "delay of the first failure answer, doubling per failure"),
-	SET("auth_failure_delay_max", POSTERN_SET_DURATION, auth_failure_delay_max, "15s",
-	    "longest delay of a failure answer"),
-	SET_RANGE("auth_failure_max_ips", POSTERN_SET_UINT, auth_failure_max_ips, "4096",
-		  "client addresses the failure tracker remembers", 1, 10000000),
-	SET_RANGE("auth_ipv6_prefix", POSTERN_SET_UINT, auth_ipv6_prefix, "64",
-		  "IPv6 clients count per prefix of this length", 1, 128),
+	/* passwd_file unset: no AUTH */
+	POSTERN_AUTH_SETTING_DEFS(struct smtp_settings, auth),
 	SET("relay_host", POSTERN_SET_STRING, relay_host, NULL,
 	    "send all remote mail here: \"host\", \"host:port\" (MX lookup) or "
 	    "\"[192.0.2.1]:25\" (no MX lookup)"),
@@ -202,9 +180,13 @@ static int check_settings(struct postern_mod *mod, const struct smtp_settings *s
 		return -1;
 	}
 	if ((!list_empty(set->submission_listen) || !list_empty(set->submission_tls_listen)) &&
-	    set->passwd_file == NULL) {
+	    set->auth.passwd_file == NULL) {
 		*error_r = postern_cfg_error(mod, NULL,
 					     "smtp: submission requires AUTH: set passwd_file");
+		return -1;
+	}
+	if (postern_auth_config_check(&set->auth, error_r) < 0) {
+		*error_r = postern_cfg_error(mod, NULL, "smtp: %s", *error_r);
 		return -1;
 	}
 	if (set->hostname != NULL && !smtp_domain_valid(set->hostname, strlen(set->hostname),

@@ -26,6 +26,7 @@
 #include <postern/queue.h>
 #include <postern/transport.h>
 #include <postern/auth.h>
+#include <postern/auth_settings.h>
 #include "parse.h"
 #include "data_scanner.h"
 #include "message.h"
@@ -63,13 +64,7 @@ struct smtp_settings {
 	bool auth_without_tls;
 	bool submission_add_headers;
 	/* AUTH (lib/auth). */
-	char *passwd_file;
-	uint64_t passwd_file_check_interval;
-	bool allow_plain_passwords;
-	uint64_t auth_threads, auth_max_pending;
-	uint64_t auth_failure_window, auth_failure_block_after, auth_block_time;
-	uint64_t auth_failure_delay, auth_failure_delay_max, auth_failure_max_ips;
-	uint64_t auth_ipv6_prefix;
+	struct postern_auth_config auth;
 	/* Outbound. */
 	char *relay_host;
 	uint64_t outbound_port;

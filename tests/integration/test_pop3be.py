@@ -444,5 +444,14 @@ class Control(Pop3TestCase):
         self.assertNotEqual(status, 0)
 
 
+class Docs(unittest.TestCase):
+    """The README and the man page list every key of the settings table
+    with its default (the C table, with the shared auth rows, is the truth)."""
+
+    def test_every_key_documented(self):
+        from docs_util import assert_module_documented
+        assert_module_documented(self, "pop3be", [os.path.join("modules", "pop3be", "settings.c")], 30)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -547,5 +547,14 @@ class FullDisk(unittest.TestCase):
         server.wait_messages(1)
 
 
+class Docs(unittest.TestCase):
+    """The README and the man page list every key of the settings table
+    with its default (the C table is the truth)."""
+
+    def test_every_key_documented(self):
+        from docs_util import assert_module_documented
+        assert_module_documented(self, "queue-store", [os.path.join("modules", "queue-store", "module.c")], 15)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -628,5 +628,14 @@ smtp = {{ listen = ("127.0.0.1:{self.port}"); hostname = "mx.example.test"; }};
         self.assertTrue(client.command("RCPT TO:<tempfail@example.test>").startswith("451 4.3.0"))
 
 
+class Docs(unittest.TestCase):
+    """The README and the man page list every key of the settings table
+    with its default (the C table, with the shared auth rows, is the truth)."""
+
+    def test_every_key_documented(self):
+        from docs_util import assert_module_documented
+        assert_module_documented(self, "smtp", [os.path.join("modules", "smtp", "smtp.c")], 50)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <postern/auth.h>
+#include <postern/auth_settings.h>
 
 /* made by Dovecot 2.3.19: doveadm pw -s SHA512-CRYPT -p dovecot-vector */
 #define DOVECOT_SHA512 "{SHA512-CRYPT}$6$paensVOTB8NI2zvI$gsP1hTbS2akUAtg36psROMyzkTut8qzM3p52H" \
@@ -905,6 +906,75 @@ START_TEST(t_user_printing_in_log)
 }
 END_TEST
 
+/* ---- the shared settings (auth_settings.h) ---- */
+
+struct test_settings {
+	int before;
+	struct postern_auth_config auth;
+	int after;
+};
+
+static const struct postern_setting_def test_setting_defs[] = {
+	POSTERN_AUTH_SETTING_DEFS(struct test_settings, auth),
+	POSTERN_SETTING_END,
+};
+
+START_TEST(t_settings_table_and_conversion)
+{
+	static const char *const names[] = {
+		"passwd_file", "passwd_file_check_interval", "passwd_file_max_line",
+		"allow_plain_passwords", "auth_threads", "auth_max_pending", "auth_failure_window",
+		"auth_failure_block_after", "auth_block_time", "auth_failure_delay",
+		"auth_failure_delay_max", "auth_failure_max_ips", "auth_ipv6_prefix",
+	};
+	size_t count = 0;
+
+	for (const struct postern_setting_def *def = test_setting_defs; def->name != NULL; def++) {
+		ck_assert_uint_lt(count, sizeof(names) / sizeof(names[0]));
+		ck_assert_str_eq(def->name, names[count]);
+		ck_assert_uint_ge(def->offset, offsetof(struct test_settings, auth));
+		ck_assert_uint_lt(def->offset, offsetof(struct test_settings, after));
+		count++;
+	}
+	ck_assert_uint_eq(count, sizeof(names) / sizeof(names[0]));
+
+	struct postern_auth_config config = {
+		.passwd_file = "/etc/users", .passwd_file_check_interval = 1500,
+		.passwd_file_max_line = 8192, .allow_plain_passwords = true,
+		.threads = 3, .max_pending = 99, .failure_window = 1500,
+		.failure_block_after = 4, .block_time = 60000, .failure_delay = 250,
+		.failure_delay_max = 1ull << 40, .failure_max_ips = 100, .ipv6_prefix = 48,
+	};
+	struct postern_passwd_file_settings pw = POSTERN_PASSWD_FILE_SETTINGS_INIT;
+	struct postern_auth_failures_settings fs = POSTERN_AUTH_FAILURES_SETTINGS_INIT;
+	struct postern_auth_pool_settings ps = POSTERN_AUTH_POOL_SETTINGS_INIT;
+	const char *error = NULL;
+
+	postern_auth_config_passwd_file(&config, &pw);
+	ck_assert_str_eq(pw.path, "/etc/users");
+	ck_assert_uint_eq(pw.check_interval_ms, 1500);
+	ck_assert_uint_eq(pw.max_line, 8192);
+	ck_assert(pw.allow_plain);
+	postern_auth_config_failures(&config, &fs);
+	ck_assert_uint_eq(fs.window_secs, 2);      /* rounded up, never shorter */
+	ck_assert_uint_eq(fs.block_secs, 60);
+	ck_assert_uint_eq(fs.block_after, 4);
+	ck_assert_uint_eq(fs.delay_initial_ms, 250);
+	ck_assert_uint_eq(fs.delay_max_ms, 0xffffffffu); /* clamped */
+	ck_assert_uint_eq(fs.max_entries, 100);
+	ck_assert_uint_eq(fs.ipv6_prefix, 48);
+	postern_auth_config_pool(&config, &ps);
+	ck_assert_uint_eq(ps.threads, 3);
+	ck_assert_uint_eq(ps.max_pending, 99);
+	ck_assert(ps.failures == NULL);
+
+	ck_assert_int_eq(postern_auth_config_check(&config, &error), 0);
+	config.failure_delay_max = 100;
+	ck_assert_int_eq(postern_auth_config_check(&config, &error), -1);
+	ck_assert_str_eq(error, "auth_failure_delay_max is below auth_failure_delay");
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
 	Suite *s = suite_create("auth");
@@ -930,6 +1000,7 @@ static Suite *auth_suite(void)
 		{ "pool_blocked_cancel", t_pool_blocked_and_cancelled, 60 },
 		{ "pool_queue_full", t_pool_queue_full_and_custom_userdb, 30 },
 		{ "pool_log_escaping", t_user_printing_in_log, 10 },
+		{ "settings", t_settings_table_and_conversion, 10 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
