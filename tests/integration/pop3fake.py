@@ -172,11 +172,13 @@ class FakeBackend:
                               "temp": b"-ERR [SYS/TEMP] storage unavailable\r\n",
                               "in-use": b"-ERR [IN-USE] mailbox locked\r\n",
                               "auth": b"-ERR [AUTH] Authentication failed.\r\n"}[self.login]
-                    conn.sendall(answer)
                     if self.login == "ok":
                         logged_in = True
+                        # Counted before the answer: a test that got +OK
+                        # through the proxy must see the count.
                         with self.lock:
                             self.logins += 1
+                    conn.sendall(answer)
                 elif verb == "QUIT":
                     conn.sendall(b"+OK bye\r\n")
                     return
