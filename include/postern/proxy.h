@@ -191,6 +191,15 @@ POSTERN_API int postern_proxy_check_config(struct postern_mod *mod,
 POSTERN_API int postern_proxy_new(struct postern_mod *mod, const struct postern_cfg *cfg,
 				  const struct postern_proxy_protocol *protocol,
 				  struct postern_proxy **proxy_r, const char **error_r);
+/*
+ * Apply a configuration check_config accepted (the reload hook): back-ends,
+ * pools, timeouts and limits take effect at once and no session is dropped
+ * (sessions on a removed back-end go on until they end). Listeners, their
+ * TLS and limits, and the authentication settings keep their running
+ * values until a restart (logged). 0, or -1 with *error_r: nothing changed.
+ */
+POSTERN_API int postern_proxy_reload(struct postern_proxy *proxy, const struct postern_cfg *cfg,
+				     const char **error_r);
 /* Begin health checks (the start hook: after the privilege drop). */
 POSTERN_API int postern_proxy_start(struct postern_proxy *proxy, const char **error_r);
 /* Graceful shutdown began: sessions not yet logged in are told and closed;

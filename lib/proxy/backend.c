@@ -56,6 +56,7 @@ static void leg_unlink(struct postern_proxy *proxy, struct proxy_leg *leg)
 void proxy_leg_free(struct postern_proxy *proxy, struct proxy_leg *leg)
 {
 	leg_unlink(proxy, leg);
+	proxy_retired_leg_gone(proxy, leg);
 	free(leg);
 }
 

@@ -49,8 +49,9 @@ static void health_announce(struct postern_proxy *proxy, struct postern_backend 
 
 void proxy_mark_down(struct postern_proxy *proxy, struct postern_backend *be, const char *error)
 {
-	/* Without checks nothing would ever bring it back. */
-	if (proxy->set.health_check_interval == 0) {
+	/* Without checks nothing would ever bring it back; a back-end a
+	 * reload removed is nobody's concern any more. */
+	if (proxy->set.health_check_interval == 0 || !proxy_backend_current(proxy, be)) {
 		postern_backend_note_error(be, error);
 		return;
 	}
@@ -115,6 +116,10 @@ static void health_event(struct postern_conn *conn, enum postern_conn_event even
 {
 	struct proxy_health *h = ctx;
 
+	/* Checks stopped (stop, or a reload replaced the back-end list): the
+	 * back-end may be gone already; only the memory is left to free. */
+	if (h->orphan && event != POSTERN_CONN_CLOSED)
+		return;
 	switch (event) {
 	case POSTERN_CONN_OPEN:
 		postern_conn_set_state(conn, "HEALTH");
@@ -242,6 +247,7 @@ void proxy_health_free(struct postern_proxy *proxy)
 			*orphan = *h;
 			orphan->orphan = true;
 			orphan->timer = NULL;
+			orphan->backend = NULL;
 			postern_conn_set_handler(h->conn, health_event, orphan);
 			postern_conn_close(h->conn, "health checks stopped");
 		}

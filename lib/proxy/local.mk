@@ -10,10 +10,10 @@ lib_LTLIBRARIES += lib/libpostern-proxy.la
 lib_libpostern_proxy_la_SOURCES = \
 	lib/proxy/proxy_private.h lib/proxy/settings.c lib/proxy/proxy.c \
 	lib/proxy/session.c lib/proxy/backend.c lib/proxy/relay.c \
-	lib/proxy/health.c lib/proxy/control.c
+	lib/proxy/health.c lib/proxy/control.c lib/proxy/reload.c
 lib_libpostern_proxy_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 lib_libpostern_proxy_la_LIBADD = lib/libpostern-auth.la lib/libpostern-directory.la \
 	lib/libpostern-protocol.la
-lib_libpostern_proxy_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+lib_libpostern_proxy_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:1
 
 EXTRA_DIST += lib/proxy/README.md

@@ -2,7 +2,8 @@
  * One proxy per front-end module: its settings, the user database and the
  * asynchronous password checker, the back-end directory, the TLS contexts,
  * the listeners and the list of live sessions. The module's hooks call
- * postern_proxy_check_config/new/start/stop/free and nothing else.
+ * postern_proxy_check_config/new/start/stop/free and nothing else
+ * (reload is reload.c's).
  */
 #include "config.h"
 
@@ -86,7 +87,6 @@ static int proxy_auth_open(struct postern_proxy *proxy, const char **error_r)
 static int proxy_tls_open(struct postern_proxy *proxy, const char **error_r)
 {
 	const struct proxy_settings *set = &proxy->set;
-	bool any_tls = false;
 
 	if (set->cert_file != NULL) {
 		struct postern_tls_settings tls = POSTERN_TLS_SETTINGS_INIT;
@@ -97,18 +97,7 @@ static int proxy_tls_open(struct postern_proxy *proxy, const char **error_r)
 		if (proxy->server_tls == NULL)
 			return -1;
 	}
-	for (unsigned i = 0; i < postern_directory_count(proxy->dir); i++)
-		any_tls = any_tls || postern_backend_tls(postern_directory_backend(proxy->dir, i));
-	if (any_tls) {
-		struct postern_tls_settings tls = POSTERN_TLS_SETTINGS_INIT;
-
-		tls.ca_file = set->backend_tls_ca_file;
-		tls.verify_peer = set->backend_tls_verify;
-		proxy->backend_tls = postern_tls_client_new(proxy->mod, &tls, error_r);
-		if (proxy->backend_tls == NULL)
-			return -1;
-	}
-	return 0;
+	return proxy_backend_tls_open(proxy, proxy->dir, set, &proxy->backend_tls, error_r);
 }
 
 static int proxy_listen_all(struct postern_proxy *proxy, char **addresses, bool tls,
@@ -130,19 +119,65 @@ static int proxy_listen_all(struct postern_proxy *proxy, char **addresses, bool 
 	return 0;
 }
 
-static int proxy_directory_open(struct postern_proxy *proxy, const char **error_r)
+int proxy_directory_build(struct postern_proxy *proxy, const struct proxy_settings *set,
+			  struct postern_directory **dir_r, char ***sni_r, const char **error_r)
 {
 	struct postern_directory_settings dset = POSTERN_DIRECTORY_SETTINGS_INIT;
 	const char *error;
 
-	dset.vnodes = (unsigned)proxy->set.hash_vnodes;
-	dset.default_pool = proxy->set.default_pool;
-	if (postern_directory_new(&dset, &proxy->dir, &error) < 0) {
+	*sni_r = NULL;
+	dset.vnodes = (unsigned)set->hash_vnodes;
+	dset.default_pool = set->default_pool;
+	if (postern_directory_new(&dset, dir_r, &error) < 0) {
 		*error_r = postern_cfg_error(proxy->mod, NULL, "directory: %s", error);
 		return -1;
 	}
-	return proxy_backends_parse(proxy->mod, &proxy->set, proxy->dir, &proxy->backend_sni,
-				    error_r);
+	if (proxy_backends_parse(proxy->mod, set, *dir_r, sni_r, error_r) < 0) {
+		proxy_directory_free(dir_r, sni_r);
+		return -1;
+	}
+	return 0;
+}
+
+void proxy_directory_free(struct postern_directory **dir, char ***sni)
+{
+	if (*sni != NULL) {
+		for (unsigned i = 0; *dir != NULL && i < postern_directory_count(*dir); i++)
+			free((*sni)[i]);
+		free(*sni);
+		*sni = NULL;
+	}
+	postern_directory_free(dir);
+}
+
+int proxy_backend_tls_open(struct postern_proxy *proxy, struct postern_directory *dir,
+			   const struct proxy_settings *set, struct postern_tls **tls_r,
+			   const char **error_r)
+{
+	struct postern_tls_settings tls = POSTERN_TLS_SETTINGS_INIT;
+	bool any_tls = false;
+
+	*tls_r = NULL;
+	for (unsigned i = 0; i < postern_directory_count(dir); i++)
+		any_tls = any_tls || postern_backend_tls(postern_directory_backend(dir, i));
+	if (!any_tls)
+		return 0;
+	tls.ca_file = set->backend_tls_ca_file;
+	tls.verify_peer = set->backend_tls_verify;
+	*tls_r = postern_tls_client_new(proxy->mod, &tls, error_r);
+	return *tls_r == NULL ? -1 : 0;
+}
+
+void proxy_settings_apply(struct postern_proxy *proxy)
+{
+	proxy->trusted_count = 0;
+	for (char **net = proxy->set.trusted_networks; *net != NULL; net++) {
+		const char *error;
+
+		/* Checked by proxy_settings_parse(). */
+		(void)postern_cidr_parse(*net, &proxy->trusted[proxy->trusted_count++], &error);
+	}
+	proxy->login_plain = strcmp(proxy->set.backend_login, "plain") == 0;
 }
 
 static bool proxy_protocol_valid(const struct postern_proxy_protocol *p)
@@ -172,15 +207,10 @@ int postern_proxy_new(struct postern_mod *mod, const struct postern_cfg *cfg,
 		free(proxy);
 		return -1;
 	}
-	for (char **net = proxy->set.trusted_networks; *net != NULL; net++) {
-		const char *error;
-
-		/* Checked by proxy_settings_parse(). */
-		(void)postern_cidr_parse(*net, &proxy->trusted[proxy->trusted_count++], &error);
-	}
-	proxy->login_plain = strcmp(proxy->set.backend_login, "plain") == 0;
-
-	if (proxy_directory_open(proxy, error_r) < 0 || proxy_tls_open(proxy, error_r) < 0 ||
+	proxy_settings_apply(proxy);
+	if (proxy_directory_build(proxy, &proxy->set, &proxy->dir, &proxy->backend_sni,
+				  error_r) < 0 ||
+	    proxy_tls_open(proxy, error_r) < 0 ||
 	    proxy_auth_open(proxy, error_r) < 0 || proxy_health_init(proxy, error_r) < 0 ||
 	    postern_bus_declare(mod, POSTERN_TOPIC_BACKEND_DOWN, POSTERN_EV_BACKEND_TYPE,
 				error_r) < 0 ||
@@ -236,12 +266,8 @@ void postern_proxy_free(struct postern_proxy **proxyp)
 	postern_auth_pool_free(&proxy->auth_pool);
 	postern_auth_failures_free(&proxy->failures);
 	postern_userdb_free(&proxy->userdb);
-	if (proxy->backend_sni != NULL) {
-		for (unsigned i = 0; i < postern_directory_count(proxy->dir); i++)
-			free(proxy->backend_sni[i]);
-		free(proxy->backend_sni);
-	}
-	postern_directory_free(&proxy->dir);
+	proxy_directory_free(&proxy->dir, &proxy->backend_sni);
+	proxy_retired_free_all(proxy);
 	postern_tls_unref(&proxy->server_tls);
 	postern_tls_unref(&proxy->backend_tls);
 	proxy_settings_free(&proxy->set);

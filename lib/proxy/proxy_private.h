@@ -12,6 +12,7 @@
  *                watchdog, what the client is told when a leg dies
  *   health.c     active health checks and backend.up / backend.down
  *   control.c    `posternctl backends`
+ *   reload.c     a new configuration without dropping sessions
  */
 #ifndef POSTERN_PROXY_PRIVATE_H
 #define POSTERN_PROXY_PRIVATE_H
@@ -63,6 +64,15 @@ struct proxy_backend_settings {
 
 struct proxy_health;
 
+/* A directory replaced by a reload whose back-ends some legs still use:
+ * kept until the last of them is freed (reload.c). */
+struct proxy_retired {
+	struct postern_directory *dir;
+	char **sni;
+	unsigned legs;
+	struct proxy_retired *next;
+};
+
 struct postern_proxy {
 	struct postern_mod *mod;
 	const struct postern_proxy_protocol *protocol;
@@ -82,6 +92,7 @@ struct postern_proxy {
 	struct postern_io *auth_io;
 
 	struct postern_directory *dir;
+	struct proxy_retired *retired;    /* older directories still in use */
 	struct proxy_health *health;      /* one per back-end */
 	bool started;
 
@@ -110,6 +121,9 @@ struct proxy_leg {
 	struct postern_proxy_session *session; /* valid until this leg's CLOSED */
 	struct postern_conn *conn;
 	struct postern_backend *backend;
+	/* Set when a reload removed or changed the back-end: backend then
+	 * belongs to this older directory. */
+	struct proxy_retired *retired;
 	bool opened;          /* OPEN arrived */
 	bool greeted;         /* a line arrived: the back-end is alive */
 	bool counted;         /* a session_begin() to match with an end */
@@ -171,6 +185,25 @@ void proxy_settings_free(struct proxy_settings *set);
 int proxy_backends_parse(struct postern_mod *mod, const struct proxy_settings *set,
 			 struct postern_directory *dir, char ***sni_r, const char **error_r);
 bool proxy_ip_is_loopback(const char *ip);
+
+/* proxy.c */
+/* A directory (and its SNI names by index) from the settings' back-ends. */
+int proxy_directory_build(struct postern_proxy *proxy, const struct proxy_settings *set,
+			  struct postern_directory **dir_r, char ***sni_r, const char **error_r);
+void proxy_directory_free(struct postern_directory **dir, char ***sni);
+/* What is derived from proxy->set: trusted networks, the login method. */
+void proxy_settings_apply(struct postern_proxy *proxy);
+/* The client TLS context for the directory's tls back-ends (NULL if none). */
+int proxy_backend_tls_open(struct postern_proxy *proxy, struct postern_directory *dir,
+			   const struct proxy_settings *set, struct postern_tls **tls_r,
+			   const char **error_r);
+
+/* reload.c */
+/* A leg is freed: let go of its retired directory. */
+void proxy_retired_leg_gone(struct postern_proxy *proxy, struct proxy_leg *leg);
+void proxy_retired_free_all(struct postern_proxy *proxy);
+/* Is be a back-end of the directory in force (not of a retired one)? */
+bool proxy_backend_current(const struct postern_proxy *proxy, const struct postern_backend *be);
 
 /* session.c */
 postern_conn_cb proxy_client_event;

@@ -54,6 +54,12 @@ static int pop3fe_start(struct postern_mod *mod, const char **error_r)
 	return postern_proxy_start(postern_mod_data(mod), error_r);
 }
 
+static int pop3fe_reload(struct postern_mod *mod, const struct postern_cfg *cfg,
+			 const char **error_r)
+{
+	return postern_proxy_reload(postern_mod_data(mod), cfg, error_r);
+}
+
 static void pop3fe_stop(struct postern_mod *mod)
 {
 	postern_proxy_stop(postern_mod_data(mod));
@@ -73,6 +79,7 @@ POSTERN_MODULE_DEFINE(
 	.check_config = pop3fe_check_config,
 	.init = pop3fe_init,
 	.start = pop3fe_start,
+	.reload = pop3fe_reload,
 	.stop = pop3fe_stop,
 	.deinit = pop3fe_deinit,
 );

@@ -656,6 +656,88 @@ class ProxyLoop(Pop3feCase):
         self.assert_released()
 
 
+class Reload(Pop3feCase):
+    """SIGHUP with a new back-end list: it takes effect for new logins and
+    no session is dropped, also on a back-end that was removed."""
+
+    def setUp(self):
+        self.be1 = self.fake(name="be1")
+        self.be2 = self.fake(name="be2")
+        self.generation = 1
+
+    def reload(self, backends, extra="", port=None):
+        self.daemon.write_config(pop3fe_config(
+            port or self.port, backends, f'health_check_interval = "60s"; {extra}'))
+        self.daemon.signal(signal.SIGHUP)
+        self.generation += 1
+        done = f"configuration reloaded (generation {self.generation})"
+        wait_for(lambda: done in self.daemon.log() or "reload refused" in self.daemon.log(),
+                 what="the reload")
+        self.assertIn(done, self.daemon.log(), self.daemon.log()[-3000:])
+
+    def test_backends_added_and_removed_without_dropping_sessions(self):
+        self.start_pop3fe([("be1", self.be1.port)], pinned=[("pin1", "be1"), ("pin2", "be2")])
+        on_be1 = self.login("pin1@example.test", "pin1")
+        client = self.raw()
+        client.command("USER pin2@example.test")
+        self.assertTrue(client.command("PASS pin2").startswith("-ERR [SYS/TEMP]"))
+
+        # be2 added: its users can log in; the session on be1 goes on and
+        # is still counted on be1.
+        self.reload([("be1", self.be1.port), ("be2", self.be2.port)])
+        self.assertEqual(set(self.backends()), {"be1", "be2"})
+        self.assertEqual(self.backends()["be1"]["sessions"], 1)
+        self.assertEqual(on_be1.stat()[0], 3)
+        on_be2 = self.login("pin2@example.test", "pin2")
+        self.assertEqual(self.be2.logins, 1)
+        self.assertEqual(self.backends()["be2"]["sessions"], 1)
+
+        # be1 removed: its session runs on until it ends; pin1 now fails.
+        self.reload([("be2", self.be2.port)])
+        self.daemon.wait_log("sessions on removed ones go on until they end")
+        self.assertEqual(set(self.backends()), {"be2"})
+        self.assertEqual(b"\r\n".join(on_be1.retr(2)[1]) + b"\r\n", message(2))
+        self.assertEqual(on_be2.stat()[0], 3)
+        on_be1.quit()
+        self.daemon.wait_log("reload: the last session on a removed back-end ended")
+        on_be2.quit()
+        self.assert_released()
+        client = self.raw()
+        client.command("USER pin1@example.test")
+        self.assertTrue(client.command("PASS pin1").startswith("-ERR [SYS/TEMP]"))
+        self.assertIsNone(self.daemon.proc.poll())
+
+    def test_health_state_is_kept_and_restart_only_keys_are_kept(self):
+        self.start_pop3fe([("be1", self.be1.port), ("be2", self.be2.port)],
+                          pinned=[("pin1", "be1")])
+        self.be1.mode = "reset"
+        self.login("pin1@example.test", "pin1").quit()  # fails over to be2
+        wait_for(lambda: self.backends()["be1"]["state"] == "down", what="be1 down")
+        other_port = free_port()
+        self.reload([("be1", self.be1.port), ("be2", self.be2.port)], port=other_port,
+                    extra='connect_timeout = "2s";')
+        # A down back-end stays down until a check passes.
+        self.assertEqual(self.backends()["be1"]["state"], "down")
+        self.assertEqual(self.backends()["be2"]["state"], "up")
+        self.daemon.wait_log("reload: listen changes only at restart; keeping the running value")
+        client = self.login()     # the old port still serves
+        self.assertEqual(client.stat()[0], 3)
+        client.quit()
+        self.assert_released()
+
+    def test_bad_backend_list_is_refused(self):
+        self.start_pop3fe([("be1", self.be1.port)])
+        session = self.login()
+        self.daemon.write_config(pop3fe_config(
+            self.port, [("be1", self.be1.port), ("be1", self.be2.port)]))
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("reload refused, previous configuration stays in force")
+        self.assertEqual(set(self.backends()), {"be1"})
+        self.assertEqual(session.stat()[0], 3)
+        session.quit()
+        self.assert_released()
+
+
 class Control(Pop3feCase):
     def test_backends_command_and_bus(self):
         be = self.fake(name="be1")
