@@ -624,3 +624,91 @@ void postern_cfg_free(const struct postern_setting_def *defs, void *dest)
 		}
 	}
 }
+
+/* ---- reload: settings only a restart changes ---- */
+
+static bool key_listed(const char *name, const char *const *keys)
+{
+	for (; *keys != NULL; keys++) {
+		size_t len = strlen(*keys);
+
+		if (len > 0 && (*keys)[len - 1] == '*' ? strncmp(name, *keys, len - 1) == 0
+						       : strcmp(name, *keys) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool strlist_equal(char *const *a, char *const *b)
+{
+	for (; a != NULL && b != NULL && *a != NULL && *b != NULL; a++, b++) {
+		if (strcmp(*a, *b) != 0)
+			return false;
+	}
+	return (a == NULL || *a == NULL) && (b == NULL || *b == NULL);
+}
+
+static size_t setting_size(enum postern_setting_type type)
+{
+	switch (type) {
+	case POSTERN_SET_STRING:
+	case POSTERN_SET_PATH:
+		return sizeof(char *);
+	case POSTERN_SET_INT:
+		return sizeof(int64_t);
+	case POSTERN_SET_UINT:
+	case POSTERN_SET_DURATION:
+	case POSTERN_SET_SIZE:
+		return sizeof(uint64_t);
+	case POSTERN_SET_BOOL:
+		return sizeof(bool);
+	case POSTERN_SET_STRLIST:
+		return sizeof(char **);
+	case POSTERN_SET_NODE:
+		return sizeof(const struct postern_cfg *);
+	}
+	return 0;
+}
+
+static bool setting_equal(const struct postern_setting_def *def, const void *a, const void *b)
+{
+	switch (def->type) {
+	case POSTERN_SET_STRING:
+	case POSTERN_SET_PATH:
+		return str_equal(*FIELD(a, def, char *const), *FIELD(b, def, char *const));
+	case POSTERN_SET_STRLIST:
+		return strlist_equal(*FIELD(a, def, char **const), *FIELD(b, def, char **const));
+	case POSTERN_SET_NODE:
+		return true; /* borrowed nodes: the module compares what it parsed */
+	default:
+		return memcmp(FIELD(a, def, const char), FIELD(b, def, const char),
+			      setting_size(def->type)) == 0;
+	}
+}
+
+unsigned postern_cfg_keep_running(struct postern_mod *mod, const struct postern_setting_def *defs,
+				  const char *const *keys, void *next, void *running)
+{
+	unsigned changed = 0;
+
+	for (; defs->name != NULL; defs++) {
+		size_t size = setting_size(defs->type);
+		char tmp[sizeof(uint64_t)];
+
+		if (!key_listed(defs->name, keys) || setting_equal(defs, next, running))
+			continue;
+		postern_log(mod, POSTERN_LOG_WARNING,
+			    "reload: %s changes only at restart; keeping the running value",
+			    defs->name);
+		changed++;
+		memcpy(tmp, FIELD(next, defs, char), size);
+		memcpy(FIELD(next, defs, char), FIELD(running, defs, char), size);
+		memcpy(FIELD(running, defs, char), tmp, size);
+	}
+	return changed;
+}

@@ -57,6 +57,18 @@ POSTERN_API int postern_cfg_parse(struct postern_mod *mod, const struct postern_
 /* Free what postern_cfg_parse() allocated in `dest` (strings, lists). */
 POSTERN_API void postern_cfg_free(const struct postern_setting_def *defs, void *dest);
 
+/*
+ * For a reload hook (ABI 1.2): the settings named in `keys` (a NULL-ended
+ * list; "auth_failure_*" matches by prefix) take effect only at a restart.
+ * Where the freshly parsed `next` differs from `running`, the running value
+ * is moved into `next` and the new one into `running` (freed with it), and
+ * a warning names the key. Both structs come from postern_cfg_parse() with
+ * the same table. Returns how many settings differed.
+ */
+POSTERN_API unsigned postern_cfg_keep_running(struct postern_mod *mod,
+					      const struct postern_setting_def *defs,
+					      const char *const *keys, void *next, void *running);
+
 /* Walking nodes by hand, for nested groups and lists of groups. */
 POSTERN_API const struct postern_cfg *postern_cfg_lookup(const struct postern_cfg *group,
 							 const char *key);

@@ -24,7 +24,7 @@ struct postern_cfg;
 /* Bump the major for any incompatible change, the minor for additions.
  * Every bump gets a dated line in docs/module-api.md. */
 #define POSTERN_ABI_MAJOR 1
-#define POSTERN_ABI_MINOR 1
+#define POSTERN_ABI_MINOR 2
 #define POSTERN_ABI_VERSION ((uint32_t)((POSTERN_ABI_MAJOR << 16) | POSTERN_ABI_MINOR))
 #define POSTERN_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define POSTERN_ABI_VERSION_MINOR(v) ((uint32_t)(v) & 0xffffu)

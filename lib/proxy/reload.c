@@ -20,67 +20,13 @@
 
 #include "proxy_private.h"
 
-static bool str_equal(const char *a, const char *b)
-{
-	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static bool strlist_equal(char **a, char **b)
-{
-	for (; *a != NULL && *b != NULL; a++, b++) {
-		if (strcmp(*a, *b) != 0)
-			return false;
-	}
-	return *a == NULL && *b == NULL;
-}
-
-static bool auth_equal(const struct postern_auth_config *a, const struct postern_auth_config *b)
-{
-	/* Both come from memset structs (proxy_settings_parse): padding is
-	 * zero, so the numbers compare bytewise once the path is set aside. */
-	struct postern_auth_config x, y;
-
-	memcpy(&x, a, sizeof(x));
-	memcpy(&y, b, sizeof(y));
-	x.passwd_file = y.passwd_file = NULL;
-	return str_equal(a->passwd_file, b->passwd_file) && memcmp(&x, &y, sizeof(x)) == 0;
-}
-
-#define SWAP(a, b) do { __typeof__(a) swap_tmp_ = (a); (a) = (b); (b) = swap_tmp_; } while (0)
-
-/* Keep the running values of what only a restart changes; `next` gets
- * them, `cur` (freed by the caller) the rejected new ones. */
-static void keep_restart_only(struct postern_proxy *proxy, struct proxy_settings *next,
-			      struct proxy_settings *cur)
-{
-	const char *changed[8];
-	unsigned count = 0;
-
-	if (!strlist_equal(next->listen, cur->listen))
-		changed[count++] = "listen";
-	if (!strlist_equal(next->tls_listen, cur->tls_listen))
-		changed[count++] = "tls_listen";
-	if (!str_equal(next->cert_file, cur->cert_file) || !str_equal(next->key_file, cur->key_file))
-		changed[count++] = "cert_file/key_file";
-	if (next->max_connections != cur->max_connections || next->max_per_ip != cur->max_per_ip)
-		changed[count++] = "max_connections/max_per_ip";
-	if (next->login_idle_timeout != cur->login_idle_timeout)
-		changed[count++] = "login_idle_timeout";
-	if (!auth_equal(&next->auth, &cur->auth))
-		changed[count++] = "passwd_file and the auth_* settings";
-	for (unsigned i = 0; i < count; i++)
-		postern_log(proxy->mod, POSTERN_LOG_WARNING,
-			    "reload: %s changes only at restart; keeping the running value",
-			    changed[i]);
-	SWAP(next->listen, cur->listen);
-	SWAP(next->tls_listen, cur->tls_listen);
-	SWAP(next->cert_file, cur->cert_file);
-	SWAP(next->key_file, cur->key_file);
-	SWAP(next->max_connections, cur->max_connections);
-	SWAP(next->max_per_ip, cur->max_per_ip);
-	SWAP(next->login_idle_timeout, cur->login_idle_timeout);
-	SWAP(next->auth, cur->auth);
-}
+/* What a reload leaves alone: listeners, their TLS and limits, and the
+ * user database with its password checker (threads under way use them). */
+static const char *const restart_only[] = {
+	"listen", "tls_listen", "cert_file", "key_file", "max_connections", "max_per_ip",
+	"login_idle_timeout", "passwd_file", "passwd_file_*", "allow_plain_passwords", "auth_*",
+	NULL,
+};
 
 /* The same back-end in another directory: same name, address and TLS. */
 static struct postern_backend *counterpart(struct postern_directory *dir,
@@ -177,7 +123,8 @@ int postern_proxy_reload(struct postern_proxy *proxy, const struct postern_cfg *
 		return -1;
 	}
 	/* Nothing can fail from here on. */
-	keep_restart_only(proxy, &next, &proxy->set);
+	(void)postern_cfg_keep_running(proxy->mod, proxy_setting_defs, restart_only, &next,
+				       &proxy->set);
 	proxy_health_free(proxy);
 	carry_health(proxy->dir, dir);
 	retired = move_legs(proxy, dir);

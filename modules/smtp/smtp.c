@@ -211,20 +211,20 @@ static int smtp_check_config(struct postern_mod *mod, const struct postern_cfg *
 	return ret;
 }
 
-static void default_names(struct smtp *smtp)
+static void default_names(struct smtp_settings *set)
 {
-	if (smtp->set.hostname == NULL) {
+	if (set->hostname == NULL) {
 		char name[256] = "localhost";
 
 		if (gethostname(name, sizeof(name) - 1) < 0 ||
 		    !smtp_domain_valid(name, strlen(name), false))
 			strcpy(name, "localhost");
-		smtp->set.hostname = smtp_strdup(name);
+		set->hostname = smtp_strdup(name);
 	}
-	if (smtp->set.greeting == NULL)
-		smtp->set.greeting = smtp_asprintf("%s ESMTP Postern", smtp->set.hostname);
-	if (smtp->set.helo_name == NULL)
-		smtp->set.helo_name = smtp_strdup(smtp->set.hostname);
+	if (set->greeting == NULL)
+		set->greeting = smtp_asprintf("%s ESMTP Postern", set->hostname);
+	if (set->helo_name == NULL)
+		set->helo_name = smtp_strdup(set->hostname);
 }
 
 static int listen_kind(struct smtp *smtp, enum smtp_kind kind, const char **error_r)
@@ -357,7 +357,7 @@ static int smtp_init(struct postern_mod *mod, const struct postern_cfg *cfg,
 	    parse_networks(mod, smtp->set.relay_networks, &smtp->relay_nets,
 			   &smtp->relay_net_count, error_r) < 0)
 		goto fail;
-	default_names(smtp);
+	default_names(&smtp->set);
 	smtp->queue = postern_service_lookup(mod, POSTERN_QUEUE_SERVICE, POSTERN_QUEUE_VERSION,
 					     error_r);
 	if (smtp->queue == NULL)
@@ -376,6 +376,47 @@ static int smtp_init(struct postern_mod *mod, const struct postern_cfg *cfg,
 fail:
 	smtp_free(smtp);
 	return -1;
+}
+
+/* What a reload leaves alone: the listeners with their TLS and limits,
+ * AUTH's user database and password checker, and what the outbound client
+ * set up at start (relay_host, its TLS context, the DNS resolver). */
+static const char *const smtp_restart_only[] = {
+	"listen", "submission_listen", "submission_tls_listen", "cert_file", "key_file",
+	"tls_min_protocol", "max_connections", "max_per_ip", "submission_max_connections",
+	"submission_max_per_ip", "max_command_line", "max_auth_line",
+	"passwd_file", "passwd_file_*", "allow_plain_passwords", "auth_threads",
+	"auth_max_pending", "auth_failure_*", "auth_block_time", "auth_ipv6_prefix",
+	"relay_host", "outbound_port", "outbound_tls_verify", "outbound_tls_ca_file",
+	"outbound_ipv6", "dns_servers", "dns_timeout", NULL,
+};
+
+/* Policy, limits, names and timeouts apply at once; open sessions see
+ * them from their next command on. */
+static int smtp_reload(struct postern_mod *mod, const struct postern_cfg *cfg,
+		       const char **error_r)
+{
+	struct smtp *smtp = postern_mod_data(mod);
+	struct smtp_settings next;
+	struct postern_cidr *nets;
+	unsigned count;
+
+	if (postern_cfg_parse(mod, cfg, smtp_setting_defs, &next, error_r) < 0)
+		return -1;
+	if (check_settings(mod, &next, error_r) < 0 ||
+	    parse_networks(mod, next.relay_networks, &nets, &count, error_r) < 0) {
+		postern_cfg_free(smtp_setting_defs, &next);
+		return -1;
+	}
+	(void)postern_cfg_keep_running(mod, smtp_setting_defs, smtp_restart_only, &next,
+				       &smtp->set);
+	default_names(&next);
+	postern_cfg_free(smtp_setting_defs, &smtp->set);
+	smtp->set = next;
+	free(smtp->relay_nets);
+	smtp->relay_nets = nets;
+	smtp->relay_net_count = count;
+	return 0;
 }
 
 static void smtp_stop(struct postern_mod *mod)
@@ -403,6 +444,7 @@ POSTERN_MODULE_DEFINE(
 	.requires = smtp_requires,
 	.check_config = smtp_check_config,
 	.init = smtp_init,
+	.reload = smtp_reload,
 	.stop = smtp_stop,
 	.deinit = smtp_deinit,
 );

@@ -31,17 +31,24 @@ class SmtpServer:
         self.certdir = tempfile.mkdtemp(prefix="postern-smtp-cert-")
         test.addCleanup(shutil.rmtree, self.certdir, True)
         self.cert, self.key = make_cert(self.certdir)
-        relay = f'relay_host = "[127.0.0.1]:{relay_port}";' if relay_port else ""
-        body = f"""modules = ("queue-store", "smtp");
+        self.relay = f'relay_host = "[127.0.0.1]:{relay_port}";' if relay_port else ""
+        self.queue_extra = queue_extra
+        self.generation = 1
+        self.daemon = Posternd(test, self.config(smtp_extra), overrides, name="smtp")
+        if start:
+            self.daemon.start()
+
+    def config(self, smtp_extra="", listen_port=None):
+        return f"""modules = ("queue-store", "smtp");
 queue-store = {{
 	queue_dir = "queue";
 	local_domains = ("example.test");
 	passwd_file = "{DEV_USERS}";
 	retry_min = "1h";
-	{queue_extra}
+	{self.queue_extra}
 }};
 smtp = {{
-	listen = ("127.0.0.1:{self.port}");
+	listen = ("127.0.0.1:{listen_port or self.port}");
 	submission_listen = ("127.0.0.1:{self.sub_port}");
 	submission_tls_listen = ("127.0.0.1:{self.subs_port}");
 	hostname = "mx.example.test";
@@ -52,13 +59,21 @@ smtp = {{
 	auth_failure_delay_max = "100ms";
 	outbound_connect_timeout = "5s";
 	outbound_command_timeout = "10s";
-	{relay}
+	{self.relay}
 	{smtp_extra}
 }};
 """
-        self.daemon = Posternd(test, body, overrides, name="smtp")
-        if start:
-            self.daemon.start()
+
+    def reload(self, smtp_extra="", listen_port=None):
+        """Rewrite the configuration and SIGHUP; waits until it is applied."""
+        import signal
+        self.daemon.write_config(self.config(smtp_extra, listen_port))
+        self.daemon.signal(signal.SIGHUP)
+        self.generation += 1
+        done = f"configuration reloaded (generation {self.generation})"
+        wait_for(lambda: done in self.daemon.log() or "reload refused" in self.daemon.log(),
+                 what="the reload")
+        assert done in self.daemon.log(), self.daemon.log()[-2000:]
 
     @property
     def base(self):

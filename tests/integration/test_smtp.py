@@ -4,6 +4,7 @@ and swaks, delivered through the real queue-store into Maildir; policy
 import base64
 import os
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -389,6 +390,38 @@ class RelayNetworks(SmtpTestCase):
     smtp_extra = 'relay_networks = ("127.0.0.0/8");'
 
     def test_trusted_network_may_relay(self):
+        client = self.server.client()
+        ehlo(client)
+        client.command("MAIL FROM:<alice@example.test>")
+        self.assertEqual(client.command("RCPT TO:<someone@remote.test>"), "250 2.1.5 Ok")
+
+
+class Reload(SmtpTestCase):
+    def test_policy_and_names_apply_at_once_listeners_at_restart(self):
+        before = self.server.client()
+        ehlo(before)
+        before.command("MAIL FROM:<alice@example.test>")
+        self.assertTrue(before.command("RCPT TO:<someone@remote.test>").startswith("554 5.7.1"))
+        self.server.reload('relay_networks = ("127.0.0.0/8"); greeting = "reloaded ESMTP";',
+                           listen_port=free_port())
+        # The open session goes on, under the new policy from its next command.
+        self.assertEqual(before.command("RCPT TO:<someone@remote.test>"), "250 2.1.5 Ok")
+        self.assertTrue(before.command("QUIT").startswith("221 2.0.0 mx.example.test"))
+        # A listener change waits for a restart: the old port still serves.
+        self.server.daemon.wait_log(
+            "reload: listen changes only at restart; keeping the running value")
+        client = smtplib.SMTP(timeout=10)
+        self.addCleanup(client.close)
+        self.assertEqual(client.connect("127.0.0.1", self.server.port), (220, b"reloaded ESMTP"))
+        client.ehlo()
+        client.mail("alice@example.test")
+        self.assertEqual(client.rcpt("someone@remote.test")[0], 250)
+
+    def test_bad_relay_networks_are_refused(self):
+        self.server.reload('relay_networks = ("127.0.0.0/8");')
+        self.server.daemon.write_config(self.server.config('relay_networks = ("300.1.1.1/8");'))
+        self.server.daemon.signal(signal.SIGHUP)
+        self.server.daemon.wait_log("reload refused, previous configuration stays in force")
         client = self.server.client()
         ehlo(client)
         client.command("MAIL FROM:<alice@example.test>")

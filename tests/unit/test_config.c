@@ -548,6 +548,54 @@ START_TEST(node_setting_walks_the_raw_tree)
 }
 END_TEST
 
+/* Parse group `smtp` of `text` with a fake module that stays (for logging). */
+static void parse_smtp_ok(const char *text, struct test_settings *set)
+{
+	char *error;
+
+	ck_assert_int_eq(parse_smtp(text, set, &error), 0);
+}
+
+START_TEST(keep_running_values_of_restart_only_settings)
+{
+	static const char *const keys[] = { "name", "listen", "max_*", "rules", NULL };
+	struct test_settings running, next;
+	char *path = write_file("empty.conf", "");
+	struct config *config = load_ok(path, NULL, 0);
+	struct fake fake;
+
+	parse_smtp_ok("smtp = { name = \"a.example\"; listen = (\"127.0.0.1:25\");\n"
+		      "  max_rcpt = 10; max_size = 4096; tls = true; };\n", &running);
+	parse_smtp_ok("smtp = { name = \"b.example\"; listen = (\"127.0.0.1:25\");\n"
+		      "  max_rcpt = 20; max_size = 4096; tls = false; };\n", &next);
+	fake_init(&fake, config);
+	/* name and max_rcpt differ and are kept; listen and max_size are the
+	 * same; tls is not listed, so the new value stands. */
+	ck_assert_uint_eq(postern_cfg_keep_running(&fake.mod, test_defs, keys, &next, &running), 2);
+	ck_assert_str_eq(next.name, "a.example");
+	ck_assert_str_eq(running.name, "b.example");
+	ck_assert_uint_eq(next.max_rcpt, 10);
+	ck_assert_uint_eq(running.max_rcpt, 20);
+	ck_assert_str_eq(next.listen[0], "127.0.0.1:25");
+	ck_assert_ptr_null(next.listen[1]);
+	ck_assert(!next.tls);
+	/* Lists: a different length is a difference (running now holds
+	 * what the first call rejected). */
+	postern_cfg_free(test_defs, &next);
+	parse_smtp_ok("smtp = { name = \"b.example\"; max_rcpt = 20; max_size = 4096;\n"
+		      "  listen = (\"127.0.0.1:25\", \"127.0.0.1:587\"); };\n",
+		      &next);
+	ck_assert_uint_eq(postern_cfg_keep_running(&fake.mod, test_defs, keys, &next, &running), 1);
+	ck_assert_ptr_null(next.listen[1]);
+	ck_assert_str_eq(running.listen[1], "127.0.0.1:587");
+	postern_cfg_free(test_defs, &next);
+	postern_cfg_free(test_defs, &running);
+	fake_deinit(&fake);
+	config_free(&config);
+	free(path);
+}
+END_TEST
+
 START_TEST(defaults_fill_unset_settings)
 {
 	struct config *config;
@@ -1142,6 +1190,7 @@ Suite *config_suite(void)
 	tc = tcase_create("settings");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, every_setting_type);
+	tcase_add_test(tc, keep_running_values_of_restart_only_settings);
 	tcase_add_test(tc, node_setting_walks_the_raw_tree);
 	tcase_add_test(tc, defaults_fill_unset_settings);
 	tcase_add_test(tc, bad_default_is_reported);

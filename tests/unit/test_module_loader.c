@@ -23,7 +23,7 @@
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-/* "1.1": the ABI the test modules were built with. */
+/* "1.2": the ABI the test modules were built with. */
 #define ABI_TEXT STR(POSTERN_ABI_MAJOR) "." STR(POSTERN_ABI_MINOR)
 #include "../../core/core.h"
 #include "../modules/recorder.h"
