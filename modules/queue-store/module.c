@@ -135,6 +135,16 @@ static char *system_hostname(void)
 	return q_strdup(name);
 }
 
+static void qs_apply_settings(struct qs *qs)
+{
+	qs->timing.retry_min_ms = qs->set.retry_min;
+	qs->timing.retry_max_ms = qs->set.retry_max;
+	qs->timing.delay_warning_ms = qs->set.delay_warning;
+	qs->timing.max_lifetime_ms = qs->set.max_lifetime;
+	free(qs->hostname);
+	qs->hostname = qs->set.hostname != NULL ? q_strdup(qs->set.hostname) : system_hostname();
+}
+
 static int qs_init(struct postern_mod *mod, const struct postern_cfg *cfg, const char **error_r)
 {
 	struct qs *qs = q_calloc(1, sizeof(*qs));
@@ -149,11 +159,7 @@ static int qs_init(struct postern_mod *mod, const struct postern_cfg *cfg, const
 		goto fail_unparsed; /* nothing of the settings to free */
 	if (qs_validate(mod, &qs->set, cfg, error_r) < 0)
 		goto fail;
-	qs->timing.retry_min_ms = qs->set.retry_min;
-	qs->timing.retry_max_ms = qs->set.retry_max;
-	qs->timing.delay_warning_ms = qs->set.delay_warning;
-	qs->timing.max_lifetime_ms = qs->set.max_lifetime;
-	qs->hostname = qs->set.hostname != NULL ? q_strdup(qs->set.hostname) : system_hostname();
+	qs_apply_settings(qs);
 	qs->dir = q_strdup(qs->set.queue_dir);
 	receive_init_ops(qs);
 	if (spool_open(qs, error_r) < 0 || recipient_init(qs, error_r) < 0 ||
@@ -249,12 +255,43 @@ static void qs_deinit(struct postern_mod *mod)
 	postern_mod_set_data(mod, NULL);
 }
 
+/* What a reload leaves alone: the queue's place and the threads and user
+ * database opened at start. */
+static const char *const qs_restart_only[] = {
+	"queue_dir", "passwd_file", "passwd_file_check_interval", "delivery_threads",
+	"sync_threads", NULL,
+};
+
+/* Domains, mailbox defaults, limits, schedule and notices apply at once:
+ * to recipients accepted from now on (a queued recipient stays local or
+ * remote as it was accepted) and to every retry computed from now on. */
+static int qs_reload(struct postern_mod *mod, const struct postern_cfg *cfg,
+		     const char **error_r)
+{
+	struct qs *qs = postern_mod_data(mod);
+	struct qs_settings next;
+
+	if (postern_cfg_parse(mod, cfg, qs_setting_defs, &next, error_r) < 0)
+		return -1;
+	if (qs_validate(mod, &next, cfg, error_r) < 0) {
+		postern_cfg_free(qs_setting_defs, &next);
+		return -1;
+	}
+	(void)postern_cfg_keep_running(mod, qs_setting_defs, qs_restart_only, &next, &qs->set);
+	postern_cfg_free(qs_setting_defs, &qs->set);
+	qs->set = next;
+	qs_apply_settings(qs);
+	sched_settings_changed(qs);
+	return 0;
+}
+
 POSTERN_MODULE_DEFINE(
 	.name = "queue-store",
 	.version = "1.0",
 	.check_config = qs_check_config,
 	.init = qs_init,
 	.start = qs_start,
+	.reload = qs_reload,
 	.stop = qs_stop,
 	.deinit = qs_deinit,
 );

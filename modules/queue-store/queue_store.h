@@ -672,6 +672,8 @@ void sched_remove(struct qmsg *msg);
 void sched_attempt_done(struct qs *qs);
 /* Everything not held is due now (flush); one message with `msg`. */
 void sched_flush(struct qs *qs, struct qmsg *msg);
+/* A reload changed the settings. */
+void sched_settings_changed(struct qs *qs);
 void sched_start(struct qs *qs);
 
 /* ---- attempt.c ---------------------------------------------------------- */

@@ -148,6 +148,12 @@ static void ready_add(struct qs *qs, struct qmsg *msg)
 	}
 }
 
+void sched_settings_changed(struct qs *qs)
+{
+	/* max_parallel_deliveries may have grown: start what waited for it. */
+	sched_run_ready(qs);
+}
+
 void sched_attempt_done(struct qs *qs)
 {
 	assert(qs->active > 0);

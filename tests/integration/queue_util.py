@@ -182,6 +182,15 @@ class QueueServer:
         self.test = test
         self.mode = mode or submit_mode()
         self.port = free_port()
+        self.generation = 1
+        self._layout = (queue_dir, transport, transport_extra)
+        self.daemon = Posternd(test, self.config(queue_extra), overrides, name=name)
+        os.makedirs(os.path.join(self.base, "remote"), exist_ok=True)
+        if start:
+            self.start()
+
+    def config(self, queue_extra=""):
+        queue_dir, transport, transport_extra = self._layout
         modules = ['"queue-store"']
         groups = f"""queue-store = {{
 	queue_dir = "{queue_dir}";
@@ -210,11 +219,18 @@ class QueueServer:
 """
             modules.append('"testsubmit"')
             groups += f'testsubmit = {{ listen = ("127.0.0.1:{self.port}"); }};\n'
-        body = f"modules = ({', '.join(modules)});\n" + groups
-        self.daemon = Posternd(test, body, overrides, name=name)
-        os.makedirs(os.path.join(self.base, "remote"), exist_ok=True)
-        if start:
-            self.start()
+        return f"modules = ({', '.join(modules)});\n" + groups
+
+    def reload(self, queue_extra=""):
+        """Rewrite the configuration and SIGHUP; waits until it is applied."""
+        import signal
+        self.daemon.write_config(self.config(queue_extra))
+        self.daemon.signal(signal.SIGHUP)
+        self.generation += 1
+        done = f"configuration reloaded (generation {self.generation})"
+        wait_for(lambda: done in self.daemon.log() or "reload refused" in self.daemon.log(),
+                 what="the reload")
+        self.test.assertIn(done, self.daemon.log(), self.daemon.log()[-2000:])
 
     @property
     def base(self):

@@ -486,6 +486,33 @@ queue-store = {{ queue_dir = "{server.queue_dir}"; }};
         server.wait_messages(1)
 
 
+class Reload(unittest.TestCase):
+    @NEEDS_TESTSUBMIT
+    def test_limits_apply_at_once_schedule_kept_threads_at_restart(self):
+        extra = 'retry_min = "1h"; retry_max = "2h";'
+        server = QueueServer(self, queue_extra=extra)
+        server.transport("reply", "*", "451", "4.4.1", "remote busy")
+        queue_id = server.submit("bob@example.test", ["carol@remote.test"], message_bytes("d"))
+        wait_until(lambda: server.message(queue_id)["state"] == "deferred", what="deferred")
+        before = server.message(queue_id)
+        server.reload(extra + ' max_message_size = 1000; delivery_threads = 7;')
+        with self.assertRaises(SubmitError) as caught:
+            server.submit("bob@example.test", ["alice@example.test"],
+                          message_bytes("big", "z" * 2000))
+        self.assertIn("max_message_size", str(caught.exception) + server.daemon.log())
+        server.daemon.wait_log(
+            "reload: delivery_threads changes only at restart; keeping the running value")
+        # The queued message keeps its place and its schedule: no retry now.
+        after = server.message(queue_id)
+        self.assertEqual(after["state"], "deferred")
+        self.assertEqual(after["recipients"][0]["next_attempt"],
+                         before["recipients"][0]["next_attempt"])
+        self.assertEqual(server.transport_stats()["requests"], 1)
+        # A small message still goes through.
+        server.submit("bob@example.test", ["alice@example.test"], message_bytes("small"))
+        server.wait_messages(1)
+
+
 class Shutdown(unittest.TestCase):
     @NEEDS_TESTSUBMIT
     def test_graceful_stop_with_work_in_flight(self):
