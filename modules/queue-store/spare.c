@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "queue_store.h"
 
@@ -65,12 +67,17 @@ int spares_take(struct qs *qs, char name[QFILE_NAME_SIZE])
 		/* Most recent first: its inode is the likeliest in cache. */
 		spares_name(spares->seqs[--spares->count], name);
 		int fd = openat(qs->incoming_dfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		struct stat st;
 
-		if (fd >= 0) {
+		/* Not O_TRUNC: on a journalled file system that would start a
+		 * transaction (and may wait for one) right here on the loop. */
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
 			spares->reused++;
 			return fd;
 		}
-		/* Removed behind our back: forget it, try the next. */
+		/* Removed or changed behind our back: not ours to write into. */
+		if (fd >= 0)
+			close(fd);
 	}
 	return -1;
 }
