@@ -6,10 +6,10 @@ queue_store_core_sources = \
 	modules/queue-store/crc32c.c modules/queue-store/record.c modules/queue-store/qid.c \
 	modules/queue-store/qfile.c modules/queue-store/qstate.c \
 	modules/queue-store/schedule.c modules/queue-store/rcpt.c modules/queue-store/dsn.c \
-	modules/queue-store/fanout.c
+	modules/queue-store/fanout.c modules/queue-store/spare.c
 modules_queue_store_la_SOURCES = $(queue_store_core_sources) \
 	modules/queue-store/pool.c modules/queue-store/syncer.c modules/queue-store/table.c \
-	modules/queue-store/spool.c modules/queue-store/spare.c modules/queue-store/receive.c \
+	modules/queue-store/spool.c modules/queue-store/receive.c \
 	modules/queue-store/recipient.c modules/queue-store/scheduler.c \
 	modules/queue-store/attempt.c modules/queue-store/local.c modules/queue-store/remote.c \
 	modules/queue-store/notify.c modules/queue-store/events.c modules/queue-store/control.c \

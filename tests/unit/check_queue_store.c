@@ -7,12 +7,14 @@
  * retries back off and spread as documented and notices and expiry come
  * at the configured times (any clock); recipients move between states as
  * rcpt.c says and owe the notices NOTIFY asks for; notices carry the RFC
- * 3464 fields. (The notices are parsed by Python's email package in
- * tests/integration/test_queue_dsn.py.)
+ * 3464 fields; a recycled file is only ever one that is there and empty,
+ * and there are never more spares than the bound. (The notices are parsed
+ * by Python's email package in tests/integration/test_queue_dsn.py.)
  */
 #include <check.h>
 #include "check_main.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -980,6 +982,71 @@ START_TEST(test_fan_parallel_and_waits)
 }
 END_TEST
 
+/* ---- spares (spare.c) ---- */
+
+static int spare_dir(char *path, size_t size)
+{
+	snprintf(path, size, "/tmp/check-spares-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void spare_create(int dfd, const char *name, const char *content)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	close(fd);
+}
+
+START_TEST(test_spares_reserve_arrive_take)
+{
+	struct qs qs;
+	char dir[64], name[QFILE_NAME_SIZE], first[QFILE_NAME_SIZE];
+	int fd;
+
+	memset(&qs, 0, sizeof(qs));
+	qs.incoming_dfd = spare_dir(dir, sizeof(dir));
+	ck_assert_int_eq(spares_take(&qs, name), -1);            /* none yet */
+	ck_assert(spares_reserve(&qs, first));
+	ck_assert(spares_reserve(&qs, name));
+	ck_assert_str_ne(first, name);                          /* distinct names */
+	spare_create(qs.incoming_dfd, first, "");
+	spares_arrived(&qs, first, true);
+	spares_arrived(&qs, name, false);                       /* never became one */
+	ck_assert_uint_eq(qs.spares.count, 1);
+	ck_assert_uint_eq(qs.spares.incoming, 0);
+	fd = spares_take(&qs, name);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_str_eq(name, first);
+	ck_assert_uint_eq(qs.spares.reused, 1);
+	close(fd);
+	/* A spare that is not empty (or gone) is never written into. */
+	ck_assert(spares_reserve(&qs, name));
+	spare_create(qs.incoming_dfd, name, "stray bytes");
+	spares_arrived(&qs, name, true);
+	ck_assert(spares_reserve(&qs, name));
+	spares_arrived(&qs, name, true);                        /* no such file */
+	ck_assert_int_eq(spares_take(&qs, name), -1);
+	ck_assert_uint_eq(qs.spares.count, 0);
+	/* Bounded: past the limit a removal unlinks instead. */
+	unsigned reserved = 0;
+
+	while (spares_reserve(&qs, name))
+		reserved++;
+	ck_assert_uint_gt(reserved, 100);
+	ck_assert_uint_lt(reserved, 100000);
+	spares_clear(&qs);
+	ck_assert_uint_eq(qs.spares.count + qs.spares.incoming, 0);
+	close(qs.incoming_dfd);
+	char command[128];
+
+	snprintf(command, sizeof(command), "rm -rf %s", dir);
+	ck_assert_int_eq(system(command), 0);
+}
+END_TEST
+
 /* ---- runner ---- */
 
 static Suite *suite_of(const char *name, const TTest *const *tests)
@@ -1015,12 +1082,14 @@ int main(int argc, char **argv)
 					    test_dsn_delay, test_dsn_header_section, NULL };
 	const TTest *const fanout[] = { test_fan_every_item_once, test_fan_parallel_and_waits,
 					       NULL };
+	const TTest *const spares[] = { test_spares_reserve_arrive_take, NULL };
 	const struct {
 		const char *name;
 		const TTest *const *tests;
 	} suites[] = {
 		{ "crc", crc }, { "record", record }, { "qfile", qfile }, { "qstate", qstate },
 		{ "schedule", schedule }, { "rcpt", rcpt }, { "dsn", dsn }, { "fanout", fanout },
+		{ "spares", spares },
 	};
 	SRunner *runner = NULL;
 
