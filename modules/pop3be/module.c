@@ -324,14 +324,53 @@ static int pop3be_start(struct postern_mod *mod, const char **error_r)
 
 /* Settings that apply to new commands at once; listeners, TLS, the user
  * database, the auth pool and the mailbox settings need a restart. */
+/* What a reload leaves alone: what the listeners, the TLS context, the
+ * user database, the failure tracker and the mailbox workers were built
+ * with at start (the workers read their settings without a lock). */
+static const char *const pop3be_restart_only[] = {
+	"cert_file", "key_file", "tls_min_protocol", "max_line", "passwd_file", "passwd_file_*",
+	"allow_plain_passwords", "auth_threads", "auth_max_pending", "auth_failure_*",
+	"auth_block_time", "auth_ipv6_prefix", "mail_root", "mailbox_threads", "lock_timeout",
+	"lock_stale", "fsync", "flag_updates", NULL,
+};
+
+static bool listeners_equal(const struct pop3_config *a, const struct pop3_config *b)
+{
+	if (a->listener_count != b->listener_count)
+		return false;
+	for (unsigned i = 0; i < a->listener_count; i++) {
+		const struct pop3_listener_settings *x = &a->listeners[i], *y = &b->listeners[i];
+
+		if (strcmp(x->address, y->address) != 0 || x->implicit_tls != y->implicit_tls ||
+		    x->plaintext_auth != y->plaintext_auth ||
+		    x->max_connections != y->max_connections || x->max_per_ip != y->max_per_ip)
+			return false;
+	}
+	return true;
+}
+
 static int pop3be_reload(struct postern_mod *mod, const struct postern_cfg *cfg,
 			 const char **error_r)
 {
 	struct pop3be *be = postern_mod_data(mod);
 	struct pop3_config config;
+	struct pop3_listener_settings *listeners;
+	unsigned count;
 
 	if (pop3_config_parse(mod, cfg, &config, error_r) < 0)
 		return -1;
+	(void)postern_cfg_keep_running(mod, pop3_setting_defs, pop3be_restart_only, &config.set,
+				       &be->config.set);
+	/* The listeners are bound: keep their settings too. */
+	if (!listeners_equal(&config, &be->config))
+		postern_log(mod, POSTERN_LOG_WARNING,
+			    "reload: listeners changes only at restart; keeping the running value");
+	listeners = config.listeners;
+	count = config.listener_count;
+	config.listeners = be->config.listeners;
+	config.listener_count = be->config.listener_count;
+	be->config.listeners = listeners;
+	be->config.listener_count = count;
 	pop3_config_free(&be->config);
 	be->config = config;
 	return 0;

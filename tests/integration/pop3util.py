@@ -11,7 +11,7 @@ import poplib
 import ssl
 import subprocess
 
-from harness import BUILDDIR, LineClient, Posternd, free_port, make_cert
+from harness import BUILDDIR, LineClient, Posternd, free_port, make_cert, wait_for
 
 MAILDELIVER = os.path.join(BUILDDIR, "tests", "integration", "maildeliver")
 
@@ -34,10 +34,16 @@ class Pop3Server:
         self.cert, self.key = make_cert(self.base)
         self.users_file = os.path.join(self.base, "users")
         self.write_users(users or USERS)
+        self.generation = 1
+        self.daemon.write_config(self.config(extra, listeners_extra))
+        if start:
+            self.daemon.start()
+
+    def config(self, extra="", listeners_extra=""):
         # short failure delays unless the test sets its own
         delays = ("" if "auth_failure_delay" in extra else
                   'auth_failure_delay = "50ms"; auth_failure_delay_max = "200ms";')
-        body = f'''modules = ("pop3be");
+        return f'''modules = ("pop3be");
 pop3be = {{
   listeners = (
     {{ address = "127.0.0.1:{self.port}"; plaintext_auth = true; {listeners_extra} }},
@@ -53,9 +59,17 @@ pop3be = {{
   {extra}
 }};
 '''
-        self.daemon.write_config(body)
-        if start:
-            self.daemon.start()
+
+    def reload(self, extra="", listeners_extra=""):
+        """Rewrite the configuration and SIGHUP; waits until it is applied."""
+        import signal
+        self.daemon.write_config(self.config(extra, listeners_extra))
+        self.daemon.signal(signal.SIGHUP)
+        self.generation += 1
+        done = f"configuration reloaded (generation {self.generation})"
+        wait_for(lambda: done in self.daemon.log() or "reload refused" in self.daemon.log(),
+                 what="the reload")
+        self.test.assertIn(done, self.daemon.log(), self.daemon.log()[-2000:])
 
     def write_users(self, users):
         with open(self.users_file, "w") as f:

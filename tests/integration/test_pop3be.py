@@ -398,6 +398,27 @@ class Shutdown(Pop3TestCase):
         self.assertEqual(len(os.listdir(os.path.join(self.server.maildir(), "cur"))), 1)
 
 
+class Reload(Pop3TestCase):
+    def test_session_settings_apply_at_once_the_rest_at_restart(self):
+        self.server.deliver(b"Subject: one\n\nbody\n")
+        session = self.server.pop()
+        self.server.reload('greeting = "reloaded POP3"; flag_updates = false;',
+                           listeners_extra="max_per_ip = 5;")
+        # The open session goes on.
+        self.assertEqual(session.stat()[0], 1)
+        # The greeting is for new connections; what a restart changes is
+        # kept, with a warning naming it.
+        client = poplib.POP3("127.0.0.1", self.server.port, timeout=10)
+        self.addCleanup(client.close)
+        self.assertEqual(client.getwelcome(), b"+OK reloaded POP3")
+        client.quit()
+        for key in ("flag_updates", "listeners"):
+            self.server.daemon.wait_log(
+                f"reload: {key} changes only at restart; keeping the running value")
+        self.assertNotIn("greeting changes only at restart", self.server.daemon.log())
+        session.quit()
+
+
 class Config(unittest.TestCase):
     def check(self, group):
         from harness import Posternd
