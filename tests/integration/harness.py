@@ -8,6 +8,7 @@ in it fails the test.
 """
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,18 +44,39 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 _ports_handed_out = set()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+# Listening ports come from below the ephemeral range, so that no outgoing
+# connection (a client's, a health check's) can take one between this
+# check and the daemon's bind; test files run in parallel, so each process
+# starts at its own random place.
+_PORT_LOW, _PORT_HIGH = (10000, _EPHEMERAL[0]) if _EPHEMERAL[0] > 12000 else (61000, 65000)
+_port_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now, and that
-    this process has not handed out before: the kernel may offer the same
-    free port twice in a row, and a config with two listeners on it would
-    not start."""
+    """A TCP port on 127.0.0.1 that nothing uses right now, outside the
+    kernel's ephemeral range, and that this process has not handed out
+    before (a config with two listeners on one port would not start)."""
     while True:
+        port = _port_rng.randrange(_PORT_LOW, _PORT_HIGH)
+        if port in _ports_handed_out:
+            continue
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _ports_handed_out:
-            _ports_handed_out.add(port)
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_handed_out.add(port)
+        return port
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
