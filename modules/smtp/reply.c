@@ -82,15 +82,15 @@ static void parse_ehlo_keyword(struct smtp_reply *reply, const char *text, size_
 		{ "ENHANCEDSTATUSCODES", SMTP_EXT_ENHANCEDSTATUSCODES },
 		{ "CHUNKING", SMTP_EXT_CHUNKING },
 	};
-	const char *rest;
+	const char *rest, *end = text + len;
 
 	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
 		if (!keyword_is(text, len, keywords[i].keyword, &rest))
 			continue;
 		reply->extensions |= keywords[i].bit;
-		if (keywords[i].bit == SMTP_EXT_SIZE && *rest == ' ') {
+		/* "SIZE" may end the line: rest is then at its end, not a byte of it. */
+		if (keywords[i].bit == SMTP_EXT_SIZE && rest < end && *rest == ' ') {
 			uint64_t size = 0;
-			const char *end = text + len;
 
 			for (rest++; rest < end && *rest >= '0' && *rest <= '9'; rest++) {
 				if (size > UINT64_MAX / 10 - 9)

@@ -763,6 +763,20 @@ START_TEST(test_reply_single_and_multi)
 	smtp_reply_init(&reply, false);
 	ck_assert_int_eq(feed(&reply, "550 5.1.10 null mx", &error), SMTP_REPLY_DONE);
 	ck_assert_str_eq(reply.enhanced, "5.1.10");
+	/* SIZE with no argument at the very end of the line (a heap copy of
+	 * exactly its bytes: under ASan, a read past it is caught). */
+	static const char size_alone[] = { '2', '5', '0', ' ', 'S', 'I', 'Z', 'E' };
+	char *line = malloc(sizeof(size_alone));
+
+	ck_assert_ptr_nonnull(line);
+	memcpy(line, size_alone, sizeof(size_alone));
+	smtp_reply_init(&reply, true);
+	ck_assert_int_eq(feed(&reply, "250-mx.example.org", &error), SMTP_REPLY_MORE);
+	ck_assert_int_eq(smtp_reply_feed(&reply, line, sizeof(size_alone), false, &error),
+			 SMTP_REPLY_DONE);
+	ck_assert_uint_eq(reply.extensions, SMTP_EXT_SIZE);
+	ck_assert_uint_eq(reply.size_limit, 0);
+	free(line);
 }
 END_TEST
 
