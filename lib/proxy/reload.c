@@ -126,7 +126,9 @@ int postern_proxy_reload(struct postern_proxy *proxy, const struct postern_cfg *
 	(void)postern_cfg_keep_running(proxy->mod, proxy_setting_defs, restart_only, &next,
 				       &proxy->set);
 	proxy_health_free(proxy);
-	carry_health(proxy->dir, dir);
+	/* Without checks nothing would bring a down back-end back up. */
+	if (next.health_check_interval != 0)
+		carry_health(proxy->dir, dir);
 	retired = move_legs(proxy, dir);
 	move_routes(proxy, dir);
 	if (retired != NULL) {
