@@ -665,9 +665,9 @@ class Reload(Pop3feCase):
         self.be2 = self.fake(name="be2")
         self.generation = 1
 
-    def reload(self, backends, extra="", port=None):
+    def reload(self, backends, extra="", port=None, health="60s"):
         self.daemon.write_config(pop3fe_config(
-            port or self.port, backends, f'health_check_interval = "60s"; {extra}'))
+            port or self.port, backends, f'health_check_interval = "{health}"; {extra}'))
         self.daemon.signal(signal.SIGHUP)
         self.generation += 1
         done = f"configuration reloaded (generation {self.generation})"
@@ -723,6 +723,17 @@ class Reload(Pop3feCase):
         client = self.login()     # the old port still serves
         self.assertEqual(client.stat()[0], 3)
         client.quit()
+        self.assert_released()
+
+    def test_turning_checks_off_forgets_down(self):
+        self.start_pop3fe([("be1", self.be1.port), ("be2", self.be2.port)],
+                          pinned=[("pin1", "be1")])
+        self.be1.mode = "reset"
+        self.login("pin1@example.test", "pin1").quit()  # fails over to be2
+        wait_for(lambda: self.backends()["be1"]["state"] == "down", what="be1 down")
+        # Without checks nothing would ever bring it back: it starts up.
+        self.reload([("be1", self.be1.port), ("be2", self.be2.port)], health="0")
+        self.assertEqual(self.backends()["be1"]["state"], "up")
         self.assert_released()
 
     def test_bad_backend_list_is_refused(self):
