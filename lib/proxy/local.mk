@@ -10,7 +10,7 @@ lib_LTLIBRARIES += lib/libpostern-proxy.la
 lib_libpostern_proxy_la_SOURCES = \
 	lib/proxy/proxy_private.h lib/proxy/settings.c lib/proxy/proxy.c \
 	lib/proxy/session.c lib/proxy/backend.c lib/proxy/relay.c \
-	lib/proxy/health.c lib/proxy/control.c lib/proxy/reload.c
+	lib/proxy/relay_track.c lib/proxy/health.c lib/proxy/control.c lib/proxy/reload.c
 lib_libpostern_proxy_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 lib_libpostern_proxy_la_LIBADD = lib/libpostern-auth.la lib/libpostern-directory.la \
 	lib/libpostern-protocol.la

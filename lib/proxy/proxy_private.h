@@ -10,6 +10,7 @@
  *                protocol's login dialogue, failover, passive marking
  *   relay.c      bytes both ways after login, back-pressure, the stall
  *                watchdog, what the client is told when a leg dies
+ *   relay_track.c  where the back-end's answer stands (pure, fuzzed)
  *   health.c     active health checks and backend.up / backend.down
  *   control.c    `posternctl backends`
  *   reload.c     a new configuration without dropping sessions
@@ -197,6 +198,11 @@ void proxy_settings_apply(struct postern_proxy *proxy);
 int proxy_backend_tls_open(struct postern_proxy *proxy, struct postern_directory *dir,
 			   const struct proxy_settings *set, struct postern_tls **tls_r,
 			   const char **error_r);
+
+/* relay_track.c: follow the back-end's answer after a chunk of it (the
+ * stall clock, the current line's head and length). */
+void proxy_relay_track(struct postern_proxy_session *session, const char *data, size_t len,
+		       uint64_t now);
 
 /* reload.c */
 /* A leg is freed: let go of its retired directory. */

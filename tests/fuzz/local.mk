@@ -22,6 +22,10 @@ fuzz_pop3fe_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/modules/pop3fe
 fuzz_pop3fe_command_sources = tests/fuzz/fuzz_pop3fe_command.c modules/pop3fe/pop3fe.h \
 	modules/pop3fe/command.c lib/protocol/base64.c lib/protocol/sasl_plain.c
 
+fuzz_proxy_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/proxy -I$(top_srcdir)/modules/pop3fe
+fuzz_proxy_relay_sources = tests/fuzz/fuzz_proxy_relay.c lib/proxy/relay_track.c \
+	modules/pop3fe/command.c lib/protocol/base64.c lib/protocol/sasl_plain.c
+
 fuzz_queue_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/modules/queue-store
 fuzz_queue_file_sources = tests/fuzz/fuzz_queue_file.c $(queue_store_core_sources)
 
@@ -38,6 +42,12 @@ tests_fuzz_fuzz_pop3fe_command_SOURCES = $(fuzz_pop3fe_command_sources)
 tests_fuzz_fuzz_pop3fe_command_CPPFLAGS = $(fuzz_pop3fe_cppflags)
 tests_fuzz_fuzz_pop3fe_command_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address
 tests_fuzz_fuzz_pop3fe_command_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address
+# the proxy: a back-end's answer tracked chunk by chunk
+noinst_PROGRAMS += tests/fuzz/fuzz_proxy_relay
+tests_fuzz_fuzz_proxy_relay_SOURCES = $(fuzz_proxy_relay_sources)
+tests_fuzz_fuzz_proxy_relay_CPPFLAGS = $(fuzz_proxy_cppflags)
+tests_fuzz_fuzz_proxy_relay_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address
+tests_fuzz_fuzz_proxy_relay_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address
 # smtp: command-line parsers, the DATA/BDAT scanner, the client's reply parser
 noinst_PROGRAMS += tests/fuzz/fuzz_smtp_command tests/fuzz/fuzz_smtp_data tests/fuzz/fuzz_smtp_reply
 tests_fuzz_fuzz_smtp_command_SOURCES = $(fuzz_smtp_command_sources)
@@ -102,3 +112,9 @@ tests_fuzz_replay_queue_file_CPPFLAGS = $(fuzz_queue_cppflags) \
 tests_fuzz_replay_queue_file_CFLAGS = $(AM_CFLAGS) -pthread
 tests_fuzz_replay_queue_file_LDFLAGS = $(AM_LDFLAGS) -pthread
 TESTS += tests/fuzz/replay_queue_file
+
+check_PROGRAMS += tests/fuzz/replay_proxy_relay
+tests_fuzz_replay_proxy_relay_SOURCES = tests/fuzz/replay.c $(fuzz_proxy_relay_sources)
+tests_fuzz_replay_proxy_relay_CPPFLAGS = $(fuzz_proxy_cppflags) \
+	-DFUZZ_CORPUS_DIR='"$(abs_top_srcdir)/tests/fuzz/corpus/proxy_relay"'
+TESTS += tests/fuzz/replay_proxy_relay
