@@ -19,18 +19,8 @@
 #include <postern/cidr.h>
 #include <postern/sasl.h>
 
+#include "fuzz_check.h"
 #include "pop3be.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,  \
-				__LINE__, #cond);                               \
-			abort();                                                \
-		}                                                               \
-	} while (0)
 
 static void parse_line(const uint8_t *line, size_t len)
 {

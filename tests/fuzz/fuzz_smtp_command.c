@@ -13,18 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <postern/sasl.h>
+#include "fuzz_check.h"
 #include "parse.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                        \
-	do {                                                                    \
-		if (!(cond)) {                                                  \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,  \
-				__LINE__, #cond);                               \
-			abort();                                                \
-		}                                                               \
-	} while (0)
 
 static void check_clean(const char *text)
 {

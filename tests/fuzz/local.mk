@@ -3,6 +3,7 @@
 # seed corpus that runs in every `make check`.
 #
 #   ./tests/fuzz/fuzz_line_reader $(top_srcdir)/tests/fuzz/corpus/line_reader
+EXTRA_DIST += tests/fuzz/fuzz_check.h
 fuzz_cppflags = $(AM_CPPFLAGS) -I$(top_srcdir)/core
 fuzz_line_reader_sources = tests/fuzz/fuzz_line_reader.c \
 	core/line_reader.c core/line_reader.h core/xalloc.c

@@ -9,6 +9,7 @@ in it fails the test.
 import atexit
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -186,6 +187,22 @@ class Posternd:
 
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
+
+    _RELOAD_OUTCOME = re.compile(r"configuration reloaded \(generation \d+\)|reload refused")
+
+    def reload(self, body):
+        """Write a new configuration and SIGHUP; returns once posternd has
+        applied it, raises AssertionError (with the log's tail) if it was
+        refused."""
+        def outcomes():
+            return self._RELOAD_OUTCOME.findall(self.log())
+
+        before = len(outcomes())
+        self.write_config(body)
+        self.signal(signal.SIGHUP)
+        wait_for(lambda: len(outcomes()) > before, what="the reload")
+        if outcomes()[-1] == "reload refused":
+            raise AssertionError("reload refused:\n" + self.log()[-2000:])
 
     def stop(self, timeout=15.0):
         """SIGTERM and wait; returns the exit status."""

@@ -11,7 +11,7 @@ import poplib
 import ssl
 import subprocess
 
-from harness import BUILDDIR, LineClient, Posternd, free_port, make_cert, wait_for
+from harness import BUILDDIR, LineClient, Posternd, free_port, make_cert
 
 MAILDELIVER = os.path.join(BUILDDIR, "tests", "integration", "maildeliver")
 
@@ -34,7 +34,6 @@ class Pop3Server:
         self.cert, self.key = make_cert(self.base)
         self.users_file = os.path.join(self.base, "users")
         self.write_users(users or USERS)
-        self.generation = 1
         self.daemon.write_config(self.config(extra, listeners_extra))
         if start:
             self.daemon.start()
@@ -62,14 +61,7 @@ pop3be = {{
 
     def reload(self, extra="", listeners_extra=""):
         """Rewrite the configuration and SIGHUP; waits until it is applied."""
-        import signal
-        self.daemon.write_config(self.config(extra, listeners_extra))
-        self.daemon.signal(signal.SIGHUP)
-        self.generation += 1
-        done = f"configuration reloaded (generation {self.generation})"
-        wait_for(lambda: done in self.daemon.log() or "reload refused" in self.daemon.log(),
-                 what="the reload")
-        self.test.assertIn(done, self.daemon.log(), self.daemon.log()[-2000:])
+        self.daemon.reload(self.config(extra, listeners_extra))
 
     def write_users(self, users):
         with open(self.users_file, "w") as f:

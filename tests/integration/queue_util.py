@@ -182,7 +182,6 @@ class QueueServer:
         self.test = test
         self.mode = mode or submit_mode()
         self.port = free_port()
-        self.generation = 1
         self._layout = (queue_dir, transport, transport_extra)
         self.daemon = Posternd(test, self.config(queue_extra), overrides, name=name)
         os.makedirs(os.path.join(self.base, "remote"), exist_ok=True)
@@ -223,14 +222,7 @@ class QueueServer:
 
     def reload(self, queue_extra=""):
         """Rewrite the configuration and SIGHUP; waits until it is applied."""
-        import signal
-        self.daemon.write_config(self.config(queue_extra))
-        self.daemon.signal(signal.SIGHUP)
-        self.generation += 1
-        done = f"configuration reloaded (generation {self.generation})"
-        wait_for(lambda: done in self.daemon.log() or "reload refused" in self.daemon.log(),
-                 what="the reload")
-        self.test.assertIn(done, self.daemon.log(), self.daemon.log()[-2000:])
+        self.daemon.reload(self.config(queue_extra))
 
     @property
     def base(self):
