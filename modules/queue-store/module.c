@@ -99,17 +99,29 @@ static int qs_validate(struct postern_mod *mod, const struct qs_settings *set,
 	return 0;
 }
 
+/* Parse and check the group: 0 with *set the caller's to free, or -1 with
+ * nothing left. */
+static int qs_load_settings(struct postern_mod *mod, const struct postern_cfg *cfg,
+			    struct qs_settings *set, const char **error_r)
+{
+	if (postern_cfg_parse(mod, cfg, qs_setting_defs, set, error_r) < 0)
+		return -1;
+	if (qs_validate(mod, set, cfg, error_r) < 0) {
+		postern_cfg_free(qs_setting_defs, set);
+		return -1;
+	}
+	return 0;
+}
+
 static int qs_check_config(struct postern_mod *mod, const struct postern_cfg *cfg,
 			   const char **error_r)
 {
 	struct qs_settings set;
-	int ret;
 
-	if (postern_cfg_parse(mod, cfg, qs_setting_defs, &set, error_r) < 0)
+	if (qs_load_settings(mod, cfg, &set, error_r) < 0)
 		return -1;
-	ret = qs_validate(mod, &set, cfg, error_r);
 	postern_cfg_free(qs_setting_defs, &set);
-	return ret;
+	return 0;
 }
 
 static void qs_free(struct qs *qs)
@@ -155,10 +167,8 @@ static int qs_init(struct postern_mod *mod, const struct postern_cfg *cfg, const
 	qlist_init(&qs->receiving);
 	qtable_init(&qs->table);
 	sched_init(qs);
-	if (postern_cfg_parse(mod, cfg, qs_setting_defs, &qs->set, error_r) < 0)
+	if (qs_load_settings(mod, cfg, &qs->set, error_r) < 0)
 		goto fail_unparsed; /* nothing of the settings to free */
-	if (qs_validate(mod, &qs->set, cfg, error_r) < 0)
-		goto fail;
 	qs_apply_settings(qs);
 	qs->dir = q_strdup(qs->set.queue_dir);
 	receive_init_ops(qs);
@@ -271,12 +281,8 @@ static int qs_reload(struct postern_mod *mod, const struct postern_cfg *cfg,
 	struct qs *qs = postern_mod_data(mod);
 	struct qs_settings next;
 
-	if (postern_cfg_parse(mod, cfg, qs_setting_defs, &next, error_r) < 0)
+	if (qs_load_settings(mod, cfg, &next, error_r) < 0)
 		return -1;
-	if (qs_validate(mod, &next, cfg, error_r) < 0) {
-		postern_cfg_free(qs_setting_defs, &next);
-		return -1;
-	}
 	(void)postern_cfg_keep_running(mod, qs_setting_defs, qs_restart_only, &next, &qs->set);
 	postern_cfg_free(qs_setting_defs, &qs->set);
 	qs->set = next;

@@ -158,16 +158,11 @@ static bool list_empty(char **list)
 	return list == NULL || list[0] == NULL;
 }
 
-/* Checks beyond what the settings table can express. */
+/* Checks beyond what the settings table can express (relay_networks is
+ * checked by parsing it, in load_settings()). */
 static int check_settings(struct postern_mod *mod, const struct smtp_settings *set,
 			  const char **error_r)
 {
-	struct postern_cidr *nets;
-	unsigned count;
-
-	if (parse_networks(mod, set->relay_networks, &nets, &count, error_r) < 0)
-		return -1;
-	free(nets);
 	if ((set->cert_file == NULL) != (set->key_file == NULL)) {
 		*error_r = postern_cfg_error(mod, NULL,
 					     "smtp: cert_file and key_file go together");
@@ -198,17 +193,38 @@ static int check_settings(struct postern_mod *mod, const struct smtp_settings *s
 	return 0;
 }
 
+/* Parse and check the group; on success *set and the relay networks are
+ * the caller's to free, on failure nothing is left. */
+static int load_settings(struct postern_mod *mod, const struct postern_cfg *cfg,
+			 struct smtp_settings *set, struct postern_cidr **nets_r,
+			 unsigned *count_r, const char **error_r)
+{
+	if (postern_cfg_parse(mod, cfg, smtp_setting_defs, set, error_r) < 0)
+		return -1;
+	if (parse_networks(mod, set->relay_networks, nets_r, count_r, error_r) < 0) {
+		postern_cfg_free(smtp_setting_defs, set);
+		return -1;
+	}
+	if (check_settings(mod, set, error_r) < 0) {
+		free(*nets_r);
+		postern_cfg_free(smtp_setting_defs, set);
+		return -1;
+	}
+	return 0;
+}
+
 static int smtp_check_config(struct postern_mod *mod, const struct postern_cfg *cfg,
 			     const char **error_r)
 {
 	struct smtp_settings set;
-	int ret;
+	struct postern_cidr *nets;
+	unsigned count;
 
-	if (postern_cfg_parse(mod, cfg, smtp_setting_defs, &set, error_r) < 0)
+	if (load_settings(mod, cfg, &set, &nets, &count, error_r) < 0)
 		return -1;
-	ret = check_settings(mod, &set, error_r);
+	free(nets);
 	postern_cfg_free(smtp_setting_defs, &set);
-	return ret;
+	return 0;
 }
 
 static void default_names(struct smtp_settings *set)
@@ -349,14 +365,11 @@ static int smtp_init(struct postern_mod *mod, const struct postern_cfg *cfg,
 	struct smtp *smtp = smtp_alloc(sizeof(*smtp));
 
 	smtp->mod = mod;
-	if (postern_cfg_parse(mod, cfg, smtp_setting_defs, &smtp->set, error_r) < 0) {
+	if (load_settings(mod, cfg, &smtp->set, &smtp->relay_nets, &smtp->relay_net_count,
+			  error_r) < 0) {
 		free(smtp);
 		return -1;
 	}
-	if (check_settings(mod, &smtp->set, error_r) < 0 ||
-	    parse_networks(mod, smtp->set.relay_networks, &smtp->relay_nets,
-			   &smtp->relay_net_count, error_r) < 0)
-		goto fail;
 	default_names(&smtp->set);
 	smtp->queue = postern_service_lookup(mod, POSTERN_QUEUE_SERVICE, POSTERN_QUEUE_VERSION,
 					     error_r);
@@ -401,13 +414,8 @@ static int smtp_reload(struct postern_mod *mod, const struct postern_cfg *cfg,
 	struct postern_cidr *nets;
 	unsigned count;
 
-	if (postern_cfg_parse(mod, cfg, smtp_setting_defs, &next, error_r) < 0)
+	if (load_settings(mod, cfg, &next, &nets, &count, error_r) < 0)
 		return -1;
-	if (check_settings(mod, &next, error_r) < 0 ||
-	    parse_networks(mod, next.relay_networks, &nets, &count, error_r) < 0) {
-		postern_cfg_free(smtp_setting_defs, &next);
-		return -1;
-	}
 	(void)postern_cfg_keep_running(mod, smtp_setting_defs, smtp_restart_only, &next,
 				       &smtp->set);
 	default_names(&next);
