@@ -729,6 +729,26 @@ class Reload(Pop3feCase):
         self.assertEqual(self.backends()["be1"]["state"], "up")
         self.assert_released()
 
+    def test_failed_reload_changes_nothing(self):
+        """A reload the hook itself fails (a CA file that cannot be read
+        passes the check, not the TLS set-up): everything stays as it was
+        and what the attempt built is released (the ASan pass checks)."""
+        self.start_pop3fe([("be1", self.be1.port)])
+        session = self.login()
+        self.daemon.write_config(pop3fe_config(
+            self.port, [("be1", self.be1.port), ("be2", self.be2.port, "tls = true;")],
+            'health_check_interval = "60s"; backend_tls_ca_file = "/nonexistent/ca.pem";'))
+        self.daemon.signal(signal.SIGHUP)
+        self.daemon.wait_log("pop3fe: reload failed")
+        self.assertIn("/nonexistent/ca.pem", self.daemon.log())
+        self.assertEqual(set(self.backends()), {"be1"})
+        self.assertEqual(session.stat()[0], 3)
+        session.quit()
+        client = self.login()
+        self.assertEqual(client.stat()[0], 3)
+        client.quit()
+        self.assert_released()
+
     def test_bad_backend_list_is_refused(self):
         self.start_pop3fe([("be1", self.be1.port)])
         session = self.login()
